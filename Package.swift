@@ -1,0 +1,94 @@
+// swift-tools-version:6.1
+// The layers, bottom up (each target has one job):
+//   Micrograd        the scalar autograd engine (Value, Tape, nn)
+//   CMicroHTTPD      libmicrohttpd as a system library + shim header (the only C the app sees)
+//   HTTPServer       a small request-in/response-out server over CMicroHTTPD; knows nothing of graphs
+//   MicrogradGraph   graph requests <-> engine: JSON/expression decoding, JSON/DOT/JGF encoding, problems
+//   MicrogradService the HTTP app: routes, graph store, metrics, SVG, the page and the spec
+//   MicrogradCLI     the `micrograd` executable (serve, eval, healthcheck)
+import PackageDescription
+
+let strictSwift: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+]
+
+let package = Package(
+    name: "micrograd-service",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "Micrograd", targets: ["Micrograd"]),
+        .library(name: "HTTPServer", targets: ["HTTPServer"]),
+        .library(name: "MicrogradGraph", targets: ["MicrogradGraph"]),
+        .library(name: "MicrogradService", targets: ["MicrogradService"]),
+        .executable(name: "micrograd", targets: ["MicrogradCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.1.0"),
+    ],
+    targets: [
+        // MARK: engine
+        .target(name: "Micrograd", swiftSettings: strictSwift),
+
+        // MARK: HTTP
+        .systemLibrary(
+            name: "CMicroHTTPD",
+            pkgConfig: "libmicrohttpd",
+            providers: [.apt(["libmicrohttpd-dev"])]
+        ),
+        .target(
+            name: "HTTPServer",
+            dependencies: [
+                "CMicroHTTPD",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSwift
+        ),
+
+        // MARK: graph API
+        .target(name: "MicrogradGraph", dependencies: ["Micrograd"], swiftSettings: strictSwift),
+        .target(
+            name: "MicrogradService",
+            dependencies: [
+                "Micrograd", "MicrogradGraph", "HTTPServer",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: strictSwift
+        ),
+        .executableTarget(
+            name: "MicrogradCLI",
+            dependencies: [
+                "MicrogradService", "MicrogradGraph",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSwift
+        ),
+
+        // MARK: benchmarks (release builds, never part of `swift test`)
+        .target(
+            name: "CTape",
+            path: "Benchmarks/CTape",
+            cSettings: [.unsafeFlags(["-O2"])]
+        ),
+        .executableTarget(
+            name: "EngineBenchmark",
+            dependencies: ["Micrograd", "CTape"],
+            path: "Benchmarks/EngineBenchmark",
+            swiftSettings: strictSwift
+        ),
+
+        // MARK: tests (one per module)
+        .testTarget(name: "MicrogradTests", dependencies: ["Micrograd"], swiftSettings: strictSwift),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"], swiftSettings: strictSwift),
+        .testTarget(name: "MicrogradGraphTests", dependencies: ["MicrogradGraph", "Micrograd"], swiftSettings: strictSwift),
+        .testTarget(
+            name: "MicrogradServiceTests",
+            dependencies: ["MicrogradService", "HTTPServer", "MicrogradGraph"],
+            swiftSettings: strictSwift
+        ),
+    ]
+)
