@@ -1,0 +1,53 @@
+import Micrograd
+
+/// A graph request after decoding and validation, nodes in topological order (inputs before users).
+///
+/// Struct-of-arrays on purpose: a 1,000,000-node request must not cost a heap object per node.
+/// Node `i` is `ops[i]` over inputs `lhs[i]`, `rhs[i]` (indices of earlier nodes, -1 when absent);
+/// `values[i]` is a leaf's data or a `powConst` exponent.
+public struct GraphSpec: Sendable, Equatable {
+    public var ids: [String] = []
+    public var labels: [String?] = []
+    public var ops: [Op] = []
+    public var lhs: [Int32] = []
+    public var rhs: [Int32] = []
+    public var values: [Double] = []
+    /// True for leaves the request wrote as number literals (an input `2`, or a literal in an expression).
+    public var isConstant: [Bool] = []
+    /// Index of the node whose gradient is taken.
+    public var output: Int32 = -1
+
+    public init() {}
+
+    public var count: Int { ops.count }
+
+    public mutating func reserveCapacity(_ n: Int) {
+        ids.reserveCapacity(n); labels.reserveCapacity(n); ops.reserveCapacity(n)
+        lhs.reserveCapacity(n); rhs.reserveCapacity(n); values.reserveCapacity(n); isConstant.reserveCapacity(n)
+    }
+
+    /// Appends a node; returns its index. Inputs must already be in the spec.
+    @discardableResult
+    public mutating func append(
+        id: String, label: String? = nil, op: Op, lhs: Int32 = -1, rhs: Int32 = -1,
+        value: Double = 0, isConstant: Bool = false
+    ) -> Int32 {
+        ids.append(id); labels.append(label); ops.append(op)
+        self.lhs.append(lhs); self.rhs.append(rhs); values.append(value); self.isConstant.append(isConstant)
+        return Int32(ops.count - 1)
+    }
+}
+
+/// A spec after the forward and backward pass: `data[i]`, `grad[i]` belong to `spec` node `i`.
+/// `grad[i]` is d output / d node i, 0 where node i is not an ancestor of the output.
+public struct EvaluatedGraph: Sendable {
+    public var spec: GraphSpec
+    public var data: [Double]
+    public var grad: [Double]
+
+    public init(spec: GraphSpec, data: [Double], grad: [Double]) {
+        self.spec = spec; self.data = data; self.grad = grad
+    }
+
+    public var outputValue: Double { data[Int(spec.output)] }
+}
