@@ -4,33 +4,43 @@ import Glibc
 import Darwin
 #endif
 
-/// The pthread key holding each thread's tape. The destructor releases the tape when its thread exits.
-private let currentTapeKey: pthread_key_t = {
+/// The pthread key holding each thread's tape storage. Its destructor releases the owning ``Tape`` (which
+/// frees the storage) when the thread exits.
+@usableFromInline
+let currentTapeKey: pthread_key_t = {
     var key = pthread_key_t()
     let status = pthread_key_create(&key) { pointer in
-        if let pointer { Unmanaged<Tape>.fromOpaque(pointer).release() }
+        guard let pointer else { return }
+        pointer.assumingMemoryBound(to: TapeStorage.self).pointee.owner.unsafelyUnwrapped.release()
     }
     precondition(status == 0, "pthread_key_create failed: \(status)")
     return key
 }()
 
-extension Tape {
-    /// This thread's tape, created on first use, where `Value(2.0)` puts its leaves.
-    ///
-    /// It lives as long as its thread (the main thread's for the whole process), which is what lets a
-    /// ``Value`` refer to it without reference counting. Values must not cross threads.
-    public static var current: Tape {
+extension TapeHandle {
+    /// This thread's tape, without touching reference counts: one `pthread_getspecific`.
+    @inlinable @inline(__always)
+    static var current: TapeHandle {
         if let pointer = pthread_getspecific(currentTapeKey) {
-            return Unmanaged<Tape>.fromOpaque(pointer).takeUnretainedValue()
+            return TapeHandle(pointer.assumingMemoryBound(to: TapeStorage.self))
         }
         return makeCurrent()
     }
 
-    @inline(never)
-    private static func makeCurrent() -> Tape {
+    @usableFromInline @inline(never)
+    static func makeCurrent() -> TapeHandle {
         let tape = Tape()
-        let status = pthread_setspecific(currentTapeKey, Unmanaged.passRetained(tape).toOpaque())
+        _ = Unmanaged.passRetained(tape)  // owned by the thread from now on; released by the key's destructor
+        let status = pthread_setspecific(currentTapeKey, tape.handle.storage)
         precondition(status == 0, "pthread_setspecific failed: \(status)")
-        return tape
+        return tape.handle
     }
+}
+
+extension Tape {
+    /// This thread's tape, created on first use, where `Value(2.0)` puts its leaves.
+    ///
+    /// It lives as long as its thread (the main thread's for the whole process), so a ``Value`` on it can
+    /// never dangle. Values must not cross threads.
+    public static var current: Tape { TapeHandle.current.tape }
 }

@@ -4,34 +4,37 @@
 extension Value {
     @inlinable @inline(__always)
     static func binary(_ op: Op, _ l: Value, _ r: Value) -> Value {
-        precondition(l.tape === r.tape, "Values from different tapes cannot be combined")
-        return Value(index: l.tape.apply(op, l.index, r.index), on: l.tape)
+        if _slowPath(l.tape != r.tape) { mixedTapes() }
+        return Value(l.tape, l.tape.apply(op, l.index, r.index, constant: 0))
     }
 
     @inlinable @inline(__always)
     func unary(_ op: Op, constant: Double = 0) -> Value {
-        Value(index: tape.apply(op, index, constant: constant), on: tape)
+        Value(tape, tape.apply(op, index, -1, constant: constant))
     }
 
     /// A leaf holding `x` on this value's tape.
     @inlinable @inline(__always)
-    func constant(_ x: Double) -> Value { Value(index: tape.leaf(x), on: tape) }
+    func leafOnSameTape(_ x: Double) -> Value { Value(tape, tape.leaf(x)) }
+
+    @usableFromInline @inline(never)
+    static func mixedTapes() -> Never { preconditionFailure("Values from different tapes cannot be combined") }
 
     @inlinable public static func + (l: Value, r: Value) -> Value { binary(.add, l, r) }
-    @inlinable public static func + (l: Value, r: Double) -> Value { binary(.add, l, l.constant(r)) }
-    @inlinable public static func + (l: Double, r: Value) -> Value { binary(.add, r.constant(l), r) }
+    @inlinable public static func + (l: Value, r: Double) -> Value { binary(.add, l, l.leafOnSameTape(r)) }
+    @inlinable public static func + (l: Double, r: Value) -> Value { binary(.add, r.leafOnSameTape(l), r) }
 
     @inlinable public static func - (l: Value, r: Value) -> Value { binary(.sub, l, r) }
-    @inlinable public static func - (l: Value, r: Double) -> Value { binary(.sub, l, l.constant(r)) }
-    @inlinable public static func - (l: Double, r: Value) -> Value { binary(.sub, r.constant(l), r) }
+    @inlinable public static func - (l: Value, r: Double) -> Value { binary(.sub, l, l.leafOnSameTape(r)) }
+    @inlinable public static func - (l: Double, r: Value) -> Value { binary(.sub, r.leafOnSameTape(l), r) }
 
     @inlinable public static func * (l: Value, r: Value) -> Value { binary(.mul, l, r) }
-    @inlinable public static func * (l: Value, r: Double) -> Value { binary(.mul, l, l.constant(r)) }
-    @inlinable public static func * (l: Double, r: Value) -> Value { binary(.mul, r.constant(l), r) }
+    @inlinable public static func * (l: Value, r: Double) -> Value { binary(.mul, l, l.leafOnSameTape(r)) }
+    @inlinable public static func * (l: Double, r: Value) -> Value { binary(.mul, r.leafOnSameTape(l), r) }
 
     @inlinable public static func / (l: Value, r: Value) -> Value { binary(.div, l, r) }
-    @inlinable public static func / (l: Value, r: Double) -> Value { binary(.div, l, l.constant(r)) }
-    @inlinable public static func / (l: Double, r: Value) -> Value { binary(.div, r.constant(l), r) }
+    @inlinable public static func / (l: Value, r: Double) -> Value { binary(.div, l, l.leafOnSameTape(r)) }
+    @inlinable public static func / (l: Double, r: Value) -> Value { binary(.div, r.leafOnSameTape(l), r) }
 
     @inlinable public static prefix func - (x: Value) -> Value { x.unary(.neg) }
 
@@ -58,4 +61,4 @@ extension Value {
 }
 
 /// `base ** exponent` for a number base and a value exponent (the number becomes a leaf).
-@inlinable public func pow(_ base: Double, _ exponent: Value) -> Value { exponent.constant(base).pow(exponent) }
+@inlinable public func pow(_ base: Double, _ exponent: Value) -> Value { exponent.leafOnSameTape(base).pow(exponent) }
