@@ -47,6 +47,13 @@ let package = Package(
             swiftSettings: strictSwift
         ),
 
+        // Helper process for HTTPServerTests' SIGTERM test (built by `swift build --build-tests` / `swift test`).
+        .executableTarget(
+            name: "HTTPTestHost",
+            dependencies: ["HTTPServer", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSwift
+        ),
+
         // MARK: graph API
         .target(name: "MicrogradGraph", dependencies: ["Micrograd"], swiftSettings: strictSwift),
         .target(
@@ -78,6 +85,13 @@ let package = Package(
             name: "EngineBenchmark",
             dependencies: ["Micrograd", "CTape"],
             path: "Benchmarks/EngineBenchmark",
+            swiftSettings: strictSwift
+        ),
+
+        .executableTarget(
+            name: "HTTPBenchServer",
+            dependencies: ["HTTPServer", .product(name: "Logging", package: "swift-log")],
+            path: "Benchmarks/http/HTTPBenchServer",
             swiftSettings: strictSwift
         ),
 
