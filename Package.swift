@@ -54,6 +54,9 @@ let package = Package(
             swiftSettings: strictSwift
         ),
 
+        // A tiny socket-level HTTP client for tests (hummingbird keeps its testing module apart the same way).
+        .target(name: "HTTPTesting", swiftSettings: strictSwift),
+
         // MARK: graph API
         .target(name: "MicrogradGraph", dependencies: ["Micrograd"], swiftSettings: strictSwift),
         .target(
@@ -97,11 +100,11 @@ let package = Package(
 
         // MARK: tests (one per module)
         .testTarget(name: "MicrogradTests", dependencies: ["Micrograd"], swiftSettings: strictSwift),
-        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"], swiftSettings: strictSwift),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "HTTPTesting"], swiftSettings: strictSwift),
         .testTarget(name: "MicrogradGraphTests", dependencies: ["MicrogradGraph", "Micrograd"], swiftSettings: strictSwift),
         .testTarget(
             name: "MicrogradServiceTests",
-            dependencies: ["MicrogradService", "HTTPServer", "MicrogradGraph"],
+            dependencies: ["MicrogradService", "HTTPServer", "HTTPTesting", "MicrogradGraph"],
             swiftSettings: strictSwift
         ),
     ]

@@ -74,7 +74,6 @@ struct ServeCommand: ParsableCommand {
         // Before any thread exists, so every thread inherits the mask and only sigwait sees SIGTERM/SIGINT.
         TerminationSignals.block()
         signal(SIGPIPE, SIG_IGN)
-        setvbuf(stdout, nil, _IOLBF, 0)  // container logs line by line, not in 4 KiB blocks
 
         let levelName = EnvironmentDefault.string(logLevel, "LOG_LEVEL", default: "info")
         guard let level = Logger.Level(rawValue: levelName.lowercased()) else {

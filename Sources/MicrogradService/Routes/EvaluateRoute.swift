@@ -23,7 +23,7 @@ struct EvaluateRoute: Sendable {
         case .success(let chosen): format = chosen
         case .failure(let problem): return .problem(problem)
         }
-        do {
+        do throws(Problem) {
             let spec = try GraphRequestDecoder.decode(request.body, limits: limits)
             if format == .svg, spec.count > renderer.configuration.maxNodes {
                 throw Problem.renderLimit(
