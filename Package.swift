@@ -98,6 +98,14 @@ let package = Package(
             swiftSettings: strictSwift
         ),
 
+        // Benchmarks/service/run's in-process phase timings (decode, evaluate, encode, route) and profiling driver.
+        .executableTarget(
+            name: "GraphPhaseBenchmark",
+            dependencies: ["Micrograd", "MicrogradGraph", "MicrogradService", "HTTPServer"],
+            path: "Benchmarks/service/GraphPhaseBenchmark",
+            swiftSettings: strictSwift
+        ),
+
         // MARK: tests (one per module)
         .testTarget(name: "MicrogradTests", dependencies: ["Micrograd"], swiftSettings: strictSwift),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "HTTPTesting"], swiftSettings: strictSwift),
