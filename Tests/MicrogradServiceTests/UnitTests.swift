@@ -44,6 +44,44 @@ struct GraphStoreTests {
         #expect(closed.graph(id: nil) == nil && closed.graph(id: "a")?.id == "a")
     }
 
+    /// Thousands of inserts and reads against a plain model of LRU: the use queue (with its stale items and
+    /// compactions) must evict exactly what scanning for the oldest would.
+    @Test func lruMatchesAModelOverManyOperations() {
+        let maxGraphs = 5
+        let store = GraphStore(limits: .init(maxGraphs: maxGraphs, maxBytes: 1 << 30))
+        var model: [String] = []  // ids, least recently used first
+        var rng = SplitMix(state: 42)
+        let one = graph(nodes: 1)
+        for step in 0..<5_000 {
+            let id = "g\(rng.next() % 9)"
+            if rng.next() % 3 == 0 {
+                let found = store.graph(id: id) != nil
+                #expect(found == model.contains(id), "step \(step): read \(id)")
+                if let k = model.firstIndex(of: id) { model.remove(at: k); model.append(id) }
+            } else {
+                store.insert(one, id: id)
+                model.removeAll { $0 == id }
+                model.append(id)
+                if model.count > maxGraphs { model.removeFirst() }
+            }
+            #expect(store.count == model.count, "step \(step)")
+        }
+        for id in (0..<9).map({ "g\($0)" }) {
+            #expect((store.graph(id: id) != nil) == model.contains(id))
+        }
+    }
+
+    struct SplitMix {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
     @Test func idsAreUnguessableHex() {
         let ids = (0..<1000).map { _ in GraphStore.makeID() }
         #expect(Set(ids).count == 1000)
