@@ -108,6 +108,19 @@ struct NegotiationTests {
     }
 }
 
+@Suite("Request content type")
+struct ContentTypeTests {
+    @Test(arguments: [
+        ("application/json", true), ("Application/JSON", true), ("application/json; charset=utf-8", true),
+        (" \tapplication/json \t;charset=utf-8", true), ("application/problem+json", true), ("APPLICATION/VND.X+JSON", true),
+        ("application/+json", true), ("application/jsonx", false), ("text/json", false), ("text/plain", false),
+        ("application/json+x", false), ("", false), (";", false), ("json", false), ("application/ json", false),
+    ])
+    func recognisesJSON(contentType: String, expected: Bool) {
+        #expect(EvaluateRoute.isJSON(contentType) == expected)
+    }
+}
+
 @Suite("SVG renderer")
 struct SVGRendererTests {
     @Test func rendersWithDot() throws {

@@ -43,9 +43,31 @@ struct EvaluateRoute: Sendable {
         }
     }
 
-    /// `application/json` or any `+json` type, parameters (charset) ignored.
+    /// `application/json` or any `+json` type, parameters (charset) ignored, ASCII case-insensitive.
+    /// Over the UTF-8 bytes without making Strings: split + lowercased cost ~0.7 us, 10% of a small request.
     static func isJSON(_ contentType: String) -> Bool {
-        let mediaType = contentType.split(separator: ";", maxSplits: 1).first.map { $0.trimmingSpaces().lowercased() } ?? ""
-        return mediaType == "application/json" || (mediaType.hasPrefix("application/") && mediaType.hasSuffix("+json"))
+        var contentType = contentType
+        return contentType.withUTF8 { bytes in
+            var start = 0, end = bytes.firstIndex(of: UInt8(ascii: ";")) ?? bytes.count
+            while start < end, bytes[start] == 0x20 || bytes[start] == 0x09 { start += 1 }
+            while end > start, bytes[end - 1] == 0x20 || bytes[end - 1] == 0x09 { end -= 1 }
+            let mediaType = UnsafeBufferPointer(rebasing: bytes[start..<end])
+            if asciiEqualsIgnoringCase(mediaType, "application/json") { return true }
+            let prefix = "application/".utf8.count, suffix = "+json".utf8.count
+            return mediaType.count >= prefix + suffix
+                && asciiEqualsIgnoringCase(UnsafeBufferPointer(rebasing: mediaType[..<prefix]), "application/")
+                && asciiEqualsIgnoringCase(UnsafeBufferPointer(rebasing: mediaType[(mediaType.count - suffix)...]), "+json")
+        }
+    }
+
+    /// `bytes` equals the lowercase ASCII `literal`, ignoring the case of ASCII letters in `bytes`.
+    private static func asciiEqualsIgnoringCase(_ bytes: UnsafeBufferPointer<UInt8>, _ literal: StaticString) -> Bool {
+        guard bytes.count == literal.utf8CodeUnitCount else { return false }
+        let p = literal.utf8Start
+        for k in 0..<bytes.count {
+            let c = bytes[k]
+            if (c >= 65 && c <= 90 ? c | 0x20 : c) != p[k] { return false }
+        }
+        return true
     }
 }
