@@ -83,7 +83,7 @@ struct ServeCommand: ParsableCommand {
         // call (a syscall per access-log line, ~6% of a small request's CPU). Naming the same zone once avoids it.
         if getenv("TZ") == nil { setenv("TZ", ":/etc/localtime", 0) }
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler(label: label, stream: StandardOutputLines())
+            var handler = LineLogHandler(label: label)
             handler.logLevel = level
             return handler
         }

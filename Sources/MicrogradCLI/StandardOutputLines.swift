@@ -17,12 +17,15 @@ struct StandardOutputLines: TextOutputStream, Sendable {
 
     func write(_ string: String) {
         var line = string
-        line.withUTF8 { bytes in
-            if bytes.count <= Int(PIPE_BUF) {
-                Self.writeAll(bytes)
-            } else {
-                Self.longLines.withLock { _ in Self.writeAll(bytes) }
-            }
+        line.withUTF8 { Self.write(bytes: $0) }
+    }
+
+    /// One whole line (or several), written atomically when it fits PIPE_BUF.
+    static func write(bytes: UnsafeBufferPointer<UInt8>) {
+        if bytes.count <= Int(PIPE_BUF) {
+            writeAll(bytes)
+        } else {
+            longLines.withLock { _ in writeAll(bytes) }
         }
     }
 
