@@ -45,9 +45,15 @@ public final class GraphStore: Sendable {
         /// Call with `entries` up to date.
         mutating func compactUses() {
             let window = uses.count - head
-            guard window > 2 * entries.count + 64 || (head > 64 && head > window) else { return }
-            uses = uses[head...].filter { entries[$0.id]?.lastUse == $0.use }
-            head = 0
+            if window > 2 * entries.count + 64 {
+                // Many re-reads left stale items: keep the live ones (a lookup each).
+                uses = uses[head...].filter { entries[$0.id]?.lastUse == $0.use }
+                head = 0
+            } else if head > 64 && head > window {
+                // The steady state of inserts: only popped items lie before `head`; drop them without lookups.
+                uses.removeSubrange(0..<head)
+                head = 0
+            }
         }
 
         /// Removes the least recently used entry; false when there is none.
@@ -130,9 +136,10 @@ public final class GraphStore: Sendable {
         let bytes = Self.estimatedBytes(of: graph)
         guard bytes <= limits.maxBytes, limits.maxGraphs > 0 else { return false }
         state.withLock { state in
-            if let old = state.entries.removeValue(forKey: id) { state.totalBytes -= old.bytes }
             let use = state.noteUse(id)
-            state.entries[id] = Entry(graph: graph, bytes: bytes, lastUse: use)
+            if let old = state.entries.updateValue(Entry(graph: graph, bytes: bytes, lastUse: use), forKey: id) {
+                state.totalBytes -= old.bytes
+            }
             state.totalBytes += bytes
             state.mostRecentID = id
             // Oldest first from the use queue: a full store used to scan (and copy) every entry per insert,
