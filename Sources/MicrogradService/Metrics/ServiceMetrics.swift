@@ -9,6 +9,7 @@ public final class ServiceMetrics: Sendable {
     private let factory: PrometheusMetricsFactory
 
     private struct RequestKey: Hashable {
+        var method: String
         var route: String
         var status: Int
     }
@@ -36,7 +37,7 @@ public final class ServiceMetrics: Sendable {
     /// so a client cannot blow up the label space.
     public func recordRequest(route: String, method: String, status: Int, duration: Duration) {
         let counter = requestCounters.withLock { counters in
-            let key = RequestKey(route: method + " " + route, status: status)
+            let key = RequestKey(method: method, route: route, status: status)  // no concatenated String per request
             if let counter = counters[key] { return counter }
             let counter = Counter(
                 label: "http_requests_total",
