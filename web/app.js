@@ -346,6 +346,7 @@
 
     $("placeholder").hidden = true;
     $("result").hidden = false;
+    $("graph-panel").hidden = false;
     $("output-id").textContent = response.output;
     $("output-value").textContent = full(num(response.value));
     const q = "?id=" + encodeURIComponent(response.id);
@@ -367,8 +368,8 @@
       if (!isVariable(n)) continue;
       const row = el("tr", null,
         el("th", { scope: "row", class: "mono", text: nameOf(n) }),
-        el("td", { class: "mono num", text: full(n.data) }),
-        el("td", { class: "mono num grad", text: full(n.grad) }));
+        el("td", { class: "mono num", text: short(n.data), title: full(n.data) }),
+        el("td", { class: "mono num grad", text: short(n.grad), title: full(n.grad) }));
       row.dataset.id = n.id;
       row.dataset.grad = full(n.grad);
       grads.append(row);
@@ -439,8 +440,27 @@
     view.hidden = false;
     view.append(svg);
     current.svg = svg;
-    current.home = viewBoxOf(svg);
+    current.whole = viewBoxOf(svg);
+    view.dataset.whole = [current.whole.x, current.whole.y, current.whole.w, current.whole.h].join(" ");
     indexSvg(svg);
+    firstView(view, svg);
+  }
+
+  // A wide graph fitted to the box would be unreadably small: start no smaller than MIN_SCALE, showing the
+  // inputs (left end; rankdir=LR), and size the box to the drawing's height so it wastes no space.
+  const MIN_SCALE = 0.6;
+  function firstView(view, svg) {
+    const whole = current.whole;
+    const width = view.clientWidth || 800;
+    const scale = Math.min(1, Math.max(MIN_SCALE, width / whole.w));
+    const maxHeight = Math.max(200, Math.round(window.innerHeight * 0.7));
+    const height = Math.min(maxHeight, Math.max(160, Math.ceil(whole.h * scale) + 8));
+    view.style.height = height + "px"; // CSSOM, which the page's CSP allows (unlike style attributes)
+    const w = width / scale, h = height / scale;
+    const x = w >= whole.w ? whole.x - (w - whole.w) / 2 : whole.x;
+    const y = whole.y - (h - whole.h) / 2;
+    current.home = { x, y, w, h };
+    setViewBox(current.home);
   }
 
   function viewBoxOf(svg) {
@@ -529,7 +549,7 @@
       }
     }
     const w = v.w * factor, h = v.h * factor;
-    const limitW = current.home.w * 20, minW = current.home.w / 50;
+    const limitW = Math.max(current.whole.w, current.home.w) * 20, minW = current.home.w / 50;
     if (w > limitW || w < minW) return;
     setViewBox({ x: px - (px - v.x) * factor, y: py - (py - v.y) * factor, w, h });
   }
@@ -541,7 +561,7 @@
     const v = viewBoxOf(svg);
     setViewBox({ x: v.x - dx / scale, y: v.y - dy / scale, w: v.w, h: v.h });
   }
-  function fit() { if (current && current.svg) setViewBox(current.home); }
+  function fit() { if (current && current.svg) setViewBox(current.whole); }
 
   // Pans so that an element is visible (used by step-through).
   function reveal(g) {
@@ -603,6 +623,10 @@
     const nodeOf = (t) => (t && t.closest ? t.closest("g.mg-node") : null);
     view.addEventListener("mouseover", (e) => { const g = nodeOf(e.target); if (g) showDetails(g.dataset.nodeId); });
     view.addEventListener("focusin", (e) => { const g = nodeOf(e.target); if (g) showDetails(g.dataset.nodeId); });
+    view.addEventListener("mouseout", (e) => {
+      const g = nodeOf(e.target);
+      if (g && !g.contains(e.relatedTarget)) for (const h of view.querySelectorAll(".mg-hover")) h.classList.remove("mg-hover");
+    });
   }
 
   // ---------- node details (hover or focus) ----------
@@ -795,7 +819,8 @@
       code(`${nameOf(n)}.grad = 1`);
     } else if (!n.op) {
       head(`${nameOf(n)} is a ${n.constant ? "constant" : "variable"} leaf: nothing to pass back. Its grad is final.`);
-      code(`${nameOf(n)}.grad = ${full(current.running[step.node])}`);
+      const g = current.running[step.node];
+      code(`${nameOf(n)}.grad = ${short(g)}` + (short(g) !== full(g) ? `    (${full(g)})` : ""));
     } else if (step.unknown) {
       head(`${nameOf(n)} = ${n.op}(...): this page does not know the rule for "${n.op}".`);
     } else {
@@ -869,6 +894,8 @@
     installStepControls();
     applyMode();
     setState("ready");
+    // The prefilled neuron is evaluated at once, so the page opens on a graph.
+    evaluate();
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
