@@ -57,7 +57,10 @@ struct TapeHandle: Equatable {
     init(_ storage: UnsafeMutablePointer<TapeStorage>) { self.storage = storage }
 
     /// The tape object this storage belongs to.
-    var tape: Tape { storage.pointee.owner.unsafelyUnwrapped.takeUnretainedValue() }
+    var tape: Tape {
+        guard let owner = storage.pointee.owner else { preconditionFailure("This value's tape was released") }
+        return owner.takeUnretainedValue()
+    }
 
     @inlinable var count: Int { storage.pointee.count }
 
@@ -270,7 +273,9 @@ struct TapeHandle: Equatable {
 ///     }
 ///
 /// Handles (``Value``s and indices) to dropped nodes are invalid; reading one traps (until its index is
-/// reused by a newer node). The tape must outlive its values (``current`` lives as long as its thread).
+/// reused by a newer node). The tape must outlive its values: ``current`` lives as long as its thread; keep a
+/// tape you create alive while you use its values (`withExtendedLifetime(tape) { ... }` where the tape is not
+/// otherwise used after its values are made, since Swift may release an object after its last use).
 ///
 /// A tape is not thread-safe: use one per thread (``current``) or per request.
 public final class Tape {
@@ -282,18 +287,21 @@ public final class Tape {
     /// Creates an empty tape with room for `capacity` nodes before it first grows.
     public init(capacity: Int = 0) {
         precondition(capacity >= 0 && capacity <= Tape.maximumCount, "Tape capacity out of range: \(capacity)")
-        let storage = UnsafeMutablePointer<TapeStorage>.allocate(capacity: 1)
-        storage.initialize(to: TapeStorage(nodes: nil, count: 0, capacity: 0, constants: [], labels: [:],
-                                           highestLabelled: -1, owner: nil))
+        let storage = StoragePool.shared.take()
         handle = TapeHandle(storage)
         storage.pointee.owner = Unmanaged.passUnretained(self)
         if capacity > 0 { handle.reallocate(to: capacity) }
     }
 
+    /// Frees the node buffer and empties the header, which goes back to ``StoragePool`` (see there why).
     deinit {
         handle.freeBuffer()
-        handle.storage.deinitialize(count: 1)
-        handle.storage.deallocate()
+        handle.storage.pointee.count = 0
+        handle.storage.pointee.constants = []
+        handle.storage.pointee.labels = [:]
+        handle.storage.pointee.highestLabelled = -1
+        handle.storage.pointee.owner = nil
+        StoragePool.shared.give(handle.storage)
     }
 
     /// The number of nodes on the tape; the next node gets this index.
