@@ -177,13 +177,17 @@ struct Workload {
     let swift: [(name: String, run: () -> Run)]
 }
 
-let workloads = [
+let allWorkloads = [
     Workload(name: "W1 tanh chain", c: { runC { (ct_w1($0, Int32(w1Steps)), 0) } },
              swift: [("Value", { runValue(swiftW1) }), ("Tape", { runTape(tapeW1) })]),
     Workload(name: "W2 MLP step", c: { runC(cW2) }, swift: [("Value", { runValue(swiftW2) })]),
     Workload(name: "W3 dot product", c: { runC { (ct_w3($0, Int32(w3Terms)), 0) } },
              swift: [("Value", { runValue(swiftW3) }), ("Tape", { runTape(tapeW3) })]),
 ]
+
+// Usage: EngineBenchmark [repetitions] [workload prefix, e.g. W2]
+let onlyPrefix = CommandLine.arguments.count > 2 ? CommandLine.arguments[2] : ""
+let workloads = allWorkloads.filter { $0.name.hasPrefix(onlyPrefix) }
 
 func median(_ xs: [Double]) -> Double {
     let s = xs.sorted()

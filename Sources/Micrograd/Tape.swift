@@ -200,6 +200,20 @@ struct TapeHandle: Equatable {
         }
     }
 
+    func recomputeForward(from start: Int) {
+        guard let nodes = storage.pointee.nodes else { return }
+        for i in Swift.max(start, 0)..<count {
+            let n = nodes[i]
+            switch n.op {
+            case .leaf: continue
+            case .powConst:
+                nodes[i].data = Rules.forward(.powConst, nodes[Int(n.a)].data, 0, storage.pointee.constants[Int(-2 - n.b)].value)
+            default:
+                nodes[i].data = Rules.forward(n.op, nodes[Int(n.a)].data, n.b >= 0 ? nodes[Int(n.b)].data : 0, 0)
+            }
+        }
+    }
+
     func zeroGrad() {
         guard let nodes = storage.pointee.nodes else { return }
         for i in 0..<count { nodes[i].grad = 0 }
@@ -380,6 +394,10 @@ public final class Tape {
 
     /// Sets every node's grad to 0.
     public func zeroGrad() { handle.zeroGrad() }
+
+    /// Recomputes the forward value of every non-leaf node from index `start` on, in index order: after
+    /// ``setData(_:_:)`` on leaves, this re-evaluates the same graph without rebuilding it.
+    public func recomputeForward(from start: Int = 0) { handle.recomputeForward(from: start) }
 
     /// Sets the grad of `output` and of each of its ancestors to 0 (other nodes keep theirs).
     public func zeroGrad(from output: Int32) {

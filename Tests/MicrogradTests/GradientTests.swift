@@ -1,5 +1,5 @@
 import Testing
-@testable import Micrograd
+import Micrograd
 
 /// Every op's gradient against central finite differences, and the summation rules of backward.
 @Suite struct GradientTests {

@@ -1,5 +1,5 @@
 import Testing
-@testable import Micrograd
+import Micrograd
 
 @Suite struct ValueTests {
     @Test func seedExample() {
