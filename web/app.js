@@ -195,6 +195,19 @@
       const area = $("graph-json");
       area.setAttribute("aria-invalid", "true");
       focusTarget = area;
+      const syntax = typeof p.pointer === "string" ? null : jsonSyntaxError(area.value);
+      if (syntax) {
+        const before = area.value.slice(0, syntax.offset);
+        const lineStart = before.lastIndexOf("\n") + 1;
+        const lineEnd = area.value.indexOf("\n", syntax.offset);
+        const col = syntax.offset - lineStart + 1;
+        where.textContent = [`line ${before.split("\n").length}, column ${col}: ${syntax.message}`,
+          area.value.slice(lineStart, lineEnd < 0 ? undefined : lineEnd), " ".repeat(col - 1) + "^"].join("\n");
+        where.hidden = false;
+        area.focus();
+        area.setSelectionRange(syntax.offset, Math.min(syntax.offset + 1, area.value.length));
+        return;
+      }
       if (typeof p.pointer === "string") {
         const range = locatePointer(area.value, decodePointer(p.pointer));
         const lines = [`at ${p.pointer || "/"}` + nodeNameAt(area.value, p.pointer)];
@@ -216,6 +229,27 @@
       }
     }
     if (focusTarget) focusTarget.focus();
+  }
+
+  // Where the browser's JSON parser stops, as an offset into `text` (Chromium says "position N", Firefox
+  // "line L column C"), or null if the text parses or the message gives no place.
+  function jsonSyntaxError(text) {
+    try { JSON.parse(text); return null; } catch (e) {
+      const message = String(e.message || e);
+      let m = /position (\d+)/.exec(message);
+      if (m) return { offset: Math.min(Number(m[1]), text.length), message };
+      m = /line (\d+) column (\d+)/.exec(message);
+      if (m) {
+        let offset = 0;
+        for (let line = 1; line < Number(m[1]); line++) {
+          const next = text.indexOf("\n", offset);
+          if (next < 0) break;
+          offset = next + 1;
+        }
+        return { offset: Math.min(offset + Number(m[2]) - 1, text.length), message };
+      }
+      return null;
+    }
   }
 
   // " (node "p")" when the pointer is inside /nodes/N of a parseable body.
@@ -310,11 +344,14 @@
     return { title: `HTTP ${res.status}`, status: res.status, detail: (await res.text()).slice(0, 300) };
   }
 
+  let busy = false;
   async function evaluate() {
+    if (busy) return; // one request at a time: a second Ctrl+Enter must not race the first
     clearError();
     let body;
     try { body = requestBody(); } catch (p) { showProblem(p); setState("error"); return; }
     setState("busy");
+    busy = true;
     $("busy").hidden = false;
     $("evaluate").disabled = true;
     try {
@@ -333,6 +370,7 @@
       showProblem({ title: "Could not reach the service", detail: String(e && e.message || e) });
       setState("error");
     } finally {
+      busy = false;
       $("busy").hidden = true;
       $("evaluate").disabled = false;
     }
@@ -393,6 +431,16 @@
       rows.append(el("tr", null, el("td", { colspan: "5", text: `... ${response.nodes.length - limit} more nodes` })));
     }
     $("nodes-body").replaceChildren(rows);
+  }
+
+  // "x1 * w1", "tanh(#4)", "d ** 2": how the node reads as an expression over its inputs' names.
+  function formulaOf(n) {
+    const ins = (n.inputs || []).map((id) => { const m = current.response.nodes[current.byId.get(id)]; return m ? nameOf(m) : id; });
+    const infix = { add: "+", sub: "-", mul: "*", div: "/", pow: "**" };
+    if (n.op === "pow" && ins.length === 1) return `${ins[0]} ** ${short(num(n.exponent))}`;
+    if (infix[n.op] && ins.length === 2) return `${ins[0]} ${infix[n.op]} ${ins[1]}`;
+    if (n.op === "neg") return `-${ins[0]}`;
+    return `${n.op}(${ins.join(", ")})`;
   }
 
   const SYMBOLS = { add: "+", sub: "-", mul: "*", div: "/", neg: "neg", pow: "**", exp: "exp", log: "log",
@@ -512,8 +560,9 @@
       else e.op = g;
       g.classList.add("mg-node");
       g.dataset.nodeId = r.id;
-      g.setAttribute("tabindex", "0");
-      g.setAttribute("role", "button");
+      // Not in the Tab order (a big graph would swallow Tab); n and p walk the nodes from the keyboard.
+      g.setAttribute("tabindex", "-1");
+      g.setAttribute("role", "img");
       g.setAttribute("aria-label", isRecord
         ? `${nameOf(n)}: data ${short(n.data)}, grad ${short(n.grad)}`
         : `operation ${n.op} producing ${nameOf(n)}`);
@@ -562,6 +611,19 @@
     setViewBox({ x: v.x - dx / scale, y: v.y - dy / scale, w: v.w, h: v.h });
   }
   function fit() { if (current && current.svg) setViewBox(current.whole); }
+
+  // Moves the keyboard focus to the next (+1) or previous (-1) node in topological order that is drawn.
+  function focusNode(delta) {
+    const nodes = current.response.nodes;
+    const at = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.nodeId : undefined;
+    let i = at !== undefined && current.byId.has(at) ? current.byId.get(at) : (delta > 0 ? -1 : nodes.length);
+    for (let k = 0; k < nodes.length; k++) {
+      i = (i + delta + nodes.length) % nodes.length;
+      const e = current.index.get(nodes[i].id);
+      const g = e && (e.record || e.op);
+      if (g) { g.focus(); reveal(g); showDetails(nodes[i].id); return; }
+    }
+  }
 
   // Pans so that an element is visible (used by step-through).
   function reveal(g) {
@@ -615,6 +677,7 @@
         ArrowLeft: () => panPixels(step, 0), ArrowRight: () => panPixels(-step, 0),
         ArrowUp: () => panPixels(0, step), ArrowDown: () => panPixels(0, -step),
         "+": () => zoom(1 / 1.25), "=": () => zoom(1 / 1.25), "-": () => zoom(1.25), "0": fit,
+        n: () => focusNode(1), p: () => focusNode(-1),
       };
       const f = keys[e.key];
       if (f) { e.preventDefault(); f(); }
@@ -825,8 +888,7 @@
       head(`${nameOf(n)} = ${n.op}(...): this page does not know the rule for "${n.op}".`);
     } else {
       const g = current.running[step.node];
-      const ins = (n.inputs || []).map((id) => nameOf(nodes[current.byId.get(id)])).join(", ");
-      head(`${nameOf(n)} = ${opText(n)}(${ins}), data ${short(n.data)}, grad ${short(g)}: pass the grad to its inputs.` +
+      head(`${nameOf(n)} = ${formulaOf(n)} (data ${short(n.data)}, grad ${short(g)}): pass the grad to its inputs.` +
         (g === 0 ? " Its grad is 0 (it does not reach the output), so it adds nothing." : ""));
       for (const l of step.lines) {
         const target = nameOf(nodes[l.target]);

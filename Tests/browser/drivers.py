@@ -130,7 +130,7 @@ class Browser:
 class Chromium(Browser):
     name = "chromium"
     KEYS = {"Enter": ("Enter", 13, "\r"), "Tab": ("Tab", 9, None), "Delete": ("Delete", 46, None),
-            "ArrowRight": ("ArrowRight", 39, None), "0": ("Digit0", 48, "0")}
+            "ArrowRight": ("ArrowRight", 39, None), "0": ("Digit0", 48, "0"), "n": ("KeyN", 78, "n"), "p": ("KeyP", 80, "p")}
 
     def __init__(self, exe=None):
         super().__init__()
@@ -207,6 +207,12 @@ class Chromium(Browser):
     def screenshot_png(self):
         return base64.b64decode(self.call("Page.captureScreenshot", {"format": "png"})["data"])
 
+    def full_page_png(self, scale=1.0):
+        """The whole page from the top, scaled (for the README's picture)."""
+        w, h = self.js("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
+        return base64.b64decode(self.call("Page.captureScreenshot", {
+            "format": "png", "captureBeyondViewport": True, "clip": {"x": 0, "y": 0, "width": w, "height": h, "scale": scale}})["data"])
+
     def viewport(self, width, height, mobile=False):
         self.call("Emulation.setDeviceMetricsOverride", {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile})
 
@@ -229,7 +235,7 @@ class Chromium(Browser):
 class Firefox(Browser):
     name = "firefox"
     # WebDriver key codepoints.
-    KEYS = {"Enter": "\ue007", "Tab": "\ue004", "Delete": "\ue017", "ArrowRight": "\ue014", "0": "0"}
+    KEYS = {"Enter": "\ue007", "Tab": "\ue004", "Delete": "\ue017", "ArrowRight": "\ue014", "0": "0", "n": "n", "p": "p"}
     CONTROL = "\ue009"
 
     def __init__(self, exe=None):
