@@ -835,7 +835,8 @@
   function setRunningGrad(i, value) {
     const id = current.response.nodes[i].id;
     const e = current.index && current.index.get(id);
-    if (e && e.gradText) e.gradText.textContent = `grad ${fixed4(value)}`;
+    // Keep the service's wording ("grad 1.0000", "grad: 1.0000"...), change only the number.
+    if (e && e.gradText) e.gradText.textContent = e.gradOriginal.replace(/^(\s*grad[\s:=]*)\S+/, (_, lead) => lead + fixed4(value));
   }
 
   function renderStep() {

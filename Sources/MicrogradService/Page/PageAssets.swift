@@ -1001,7 +1001,8 @@ public enum PageAssets {
   function setRunningGrad(i, value) {
     const id = current.response.nodes[i].id;
     const e = current.index && current.index.get(id);
-    if (e && e.gradText) e.gradText.textContent = `grad ${fixed4(value)}`;
+    // Keep the service's wording ("grad 1.0000", "grad: 1.0000"...), change only the number.
+    if (e && e.gradText) e.gradText.textContent = e.gradOriginal.replace(/^(\s*grad[\s:=]*)\S+/, (_, lead) => lead + fixed4(value));
   }
 
   function renderStep() {
@@ -1131,7 +1132,7 @@ public enum PageAssets {
 })();
 
 """#,
-        etag: "\"338e661189fcc347\""
+        etag: "\"e8c1e73be0029717\""
     )
 
     /// web/app.css
