@@ -670,12 +670,23 @@ public enum PageAssets {
     const maxHeight = Math.max(200, Math.round(window.innerHeight * 0.7));
     const height = Math.min(maxHeight, Math.max(160, Math.ceil(whole.h * scale) + 8));
     view.style.height = height + "px"; // CSSOM, which the page's CSP allows (unlike style attributes)
-    const w = width / scale, h = height / scale;
+    const w = width / scale, h = (view.clientHeight || height) / scale; // clientHeight: inside the border
     const x = w >= whole.w ? whole.x - (w - whole.w) / 2 : whole.x;
     const y = whole.y - (h - whole.h) / 2;
     current.home = { x, y, w, h };
+    current.viewWidth = width;
     setViewBox(current.home);
   }
+
+  // A new width (a phone turned, a window resized) gets a fresh first view sized for it.
+  let resizeTimer = 0;
+  window.addEventListener("resize", () => {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(() => {
+      const view = $("graph-view");
+      if (current && current.svg && view.clientWidth && view.clientWidth !== current.viewWidth) firstView(view, current.svg);
+    }, 150);
+  });
 
   function viewBoxOf(svg) {
     const vb = svg.viewBox.baseVal;
@@ -1132,7 +1143,7 @@ public enum PageAssets {
 })();
 
 """#,
-        etag: "\"e8c1e73be0029717\""
+        etag: "\"980f9afaea95e0e6\""
     )
 
     /// web/app.css
