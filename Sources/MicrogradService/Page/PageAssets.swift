@@ -361,13 +361,16 @@ public enum PageAssets {
       const area = $("graph-json");
       area.setAttribute("aria-invalid", "true");
       focusTarget = area;
-      const syntax = typeof p.pointer === "string" ? null : jsonSyntaxError(area.value);
+      // Text that is not JSON: the browser's parser knows the exact character; the service's pointer (if any)
+      // only says which value it was reading.
+      const syntax = p.status === 400 || typeof p.pointer !== "string" ? jsonSyntaxError(area.value) : null;
       if (syntax) {
         const before = area.value.slice(0, syntax.offset);
         const lineStart = before.lastIndexOf("\n") + 1;
         const lineEnd = area.value.indexOf("\n", syntax.offset);
         const col = syntax.offset - lineStart + 1;
-        where.textContent = [`line ${before.split("\n").length}, column ${col}: ${syntax.message}`,
+        where.textContent = [...(typeof p.pointer === "string" ? [`while reading ${p.pointer}`] : []),
+          `line ${before.split("\n").length}, column ${col}: ${syntax.message}`,
           area.value.slice(lineStart, lineEnd < 0 ? undefined : lineEnd), " ".repeat(col - 1) + "^"].join("\n");
         where.hidden = false;
         area.focus();
@@ -698,43 +701,63 @@ public enum PageAssets {
     current.svg.setAttribute("viewBox", `${v.x} ${v.y} ${v.w} ${v.h}`);
   }
 
-  // Maps a Graphviz node name (its <title>) to a graph node id: the id itself (the record node) or the id
-  // plus an op-node suffix or prefix. Falls back to the record's first text line (the label) if names differ.
-  function resolveName(name) {
+  // Graphviz puts each DOT node name in the node's <title>. Two namings are understood: by id (the record is
+  // the node's id, its op node the id plus a suffix or prefix) and by position (`n3` / `op3`: node 3 of the
+  // topological order). Whichever reads more record labels correctly wins, so an id that happens to look
+  // positional ("n3") cannot mislead; records no naming explains fall back to their label text.
+  function byIdName(name) {
     const byId = current.byId;
     if (byId.has(name)) return { id: name, op: false };
-    for (let k = name.length - 1; k > 0; k--) {
-      if (byId.has(name.slice(0, k))) return { id: name.slice(0, k), op: true };
-    }
-    for (let k = 1; k < name.length; k++) {
-      if (byId.has(name.slice(k))) return { id: name.slice(k), op: true };
-    }
+    for (let k = name.length - 1; k > 0; k--) if (byId.has(name.slice(0, k))) return { id: name.slice(0, k), op: true };
+    for (let k = 1; k < name.length; k++) if (byId.has(name.slice(k))) return { id: name.slice(k), op: true };
     return null;
+  }
+  function byPosition(name) {
+    const m = /^(\D*)(\d+)(\D*)$/.exec(name);
+    if (!m) return null;
+    const i = Number(m[2]);
+    const nodes = current.response.nodes;
+    return i < nodes.length ? { id: nodes[i].id, op: null } : null;
   }
 
   function indexSvg(svg) {
     const nodes = current.response.nodes;
+    const nodeOf = (id) => nodes[current.byId.get(id)];
     const byLabel = new Map();
     for (const n of nodes) byLabel.set(nameOf(n), byLabel.has(nameOf(n)) ? null : n.id);
-    const index = new Map(); // id -> { record: g, op: g, gradText: text, gradOriginal }
-    const entry = (id) => { if (!index.has(id)) index.set(id, { record: null, op: null, gradText: null, edges: [] }); return index.get(id); };
 
-    for (const g of svg.querySelectorAll("g.node")) {
+    const drawn = [...svg.querySelectorAll("g.node")].map((g) => {
       const title = g.querySelector("title");
-      let r = title ? resolveName(title.textContent.trim()) : null;
-      if (!r) {
-        const first = g.querySelector("text");
-        const id = first ? byLabel.get(first.textContent.trim()) : null;
-        if (id) r = { id, op: false };
+      const texts = [...g.querySelectorAll("text")];
+      return {
+        g, name: title ? title.textContent.trim() : "",
+        first: texts.length ? texts[0].textContent.trim() : "",
+        gradText: texts.find((t) => /^\s*grad\b/.test(t.textContent)) || null, // only records carry a grad line
+      };
+    });
+    const score = (resolve) => drawn.filter((d) => {
+      if (!d.gradText) return false;
+      const r = resolve(d.name);
+      return r && nameOf(nodeOf(r.id)) === d.first;
+    }).length;
+    const resolve = score(byPosition) > score(byIdName) ? byPosition : byIdName;
+    current.naming = resolve === byPosition ? "position" : "id";
+
+    const index = new Map(); // id -> { record: g, op: g, gradText, gradOriginal, edges: [g] }
+    const entry = (id) => { if (!index.has(id)) index.set(id, { record: null, op: null, gradText: null, edges: [] }); return index.get(id); };
+    for (const d of drawn) {
+      let r = resolve(d.name);
+      if (d.gradText && (!r || nameOf(nodeOf(r.id)) !== d.first)) {
+        const id = byLabel.get(d.first);
+        r = id ? { id } : null;
       }
       if (!r) continue;
-      const n = nodes[current.byId.get(r.id)];
-      const texts = [...g.querySelectorAll("text")];
-      const gradText = texts.find((t) => /^\s*grad\b/.test(t.textContent));
-      const isRecord = !r.op || !!gradText; // an op node never carries the grad line
+      const n = nodeOf(r.id);
+      const isRecord = !!d.gradText;
       const e = entry(r.id);
-      if (isRecord) { e.record = g; e.gradText = gradText || null; if (gradText) e.gradOriginal = gradText.textContent; }
-      else e.op = g;
+      if (isRecord) { e.record = d.g; e.gradText = d.gradText; e.gradOriginal = d.gradText.textContent; }
+      else e.op = d.g;
+      const g = d.g;
       g.classList.add("mg-node");
       g.dataset.nodeId = r.id;
       // Not in the Tab order (a big graph would swallow Tab); n and p walk the nodes from the keyboard.
@@ -744,13 +767,12 @@ public enum PageAssets {
         ? `${nameOf(n)}: data ${short(n.data)}, grad ${short(n.grad)}`
         : `operation ${n.op} producing ${nameOf(n)}`);
     }
+    const end = (text) => resolve(text.replace(/:[^:]*$/, "").trim()) || resolve(text.trim()); // drop a :port
     for (const g of svg.querySelectorAll("g.edge")) {
       const title = g.querySelector("title");
-      if (!title) continue;
-      const ends = title.textContent.split("->");
+      const ends = title ? title.textContent.split("->") : [];
       if (ends.length !== 2) continue;
-      const tail = resolveName(ends[0].replace(/:[^:]*$/, "").trim()) || resolveName(ends[0].trim());
-      const head = resolveName(ends[1].replace(/:[^:]*$/, "").trim()) || resolveName(ends[1].trim());
+      const tail = end(ends[0]), head = end(ends[1]);
       if (!tail || !head) continue;
       g.dataset.tail = tail.id;
       g.dataset.head = head.id;
@@ -759,6 +781,7 @@ public enum PageAssets {
     current.index = index;
     const missing = nodes.filter((n) => !index.has(n.id) || !index.get(n.id).record).length;
     $("graph-view").dataset.unmatched = String(missing);
+    $("graph-view").dataset.naming = current.naming;
   }
 
   // Pan and zoom by rewriting the viewBox; the mapping from screen to SVG units comes from the CTM.
@@ -1143,7 +1166,7 @@ public enum PageAssets {
 })();
 
 """#,
-        etag: "\"980f9afaea95e0e6\""
+        etag: "\"2ef2b3d53b0ae081\""
     )
 
     /// web/app.css
