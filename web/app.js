@@ -339,7 +339,8 @@
   let current = null; // { response, byId: Map id -> index, svg, index }
   let evaluations = 0;
 
-  async function fetchProblemOrThrow(res) {
+  // The RFC 9457 problem in an error response, or one made up from whatever the response was.
+  async function problemOf(res) {
     const type = res.headers.get("Content-Type") || "";
     if (type.includes("json")) {
       try { return await res.json(); } catch (_) { /* fall through */ }
@@ -363,7 +364,7 @@
         headers: { "Content-Type": "application/json", "Accept": "application/json" },
         body,
       });
-      if (!res.ok) { showProblem(await fetchProblemOrThrow(res)); setState("error"); return; }
+      if (!res.ok) { showProblem(await problemOf(res)); setState("error"); return; }
       const response = await res.json();
       await showResult(response);
       evaluations++;
@@ -397,7 +398,12 @@
 
     fillTables(response);
     resetDetails();
-    await loadSvg(response.id);
+    try {
+      await loadSvg(response.id);
+    } catch (e) { // the numbers are already shown; only the drawing is missing
+      $("graph-message").textContent = `No drawing: ${e && e.message || e}`;
+      $("graph-message").hidden = false;
+    }
   }
 
   const nameOf = (n) => (n.label !== undefined && n.label !== "" ? n.label : n.id);
@@ -462,7 +468,7 @@
     message.hidden = true;
     let res = await fetch("/graph.svg?id=" + encodeURIComponent(id), { headers: { Accept: "image/svg+xml" } });
     if (!res.ok) {
-      const p = await fetchProblemOrThrow(res);
+      const p = await problemOf(res);
       message.textContent = `No drawing: ${p.title || "error"}${p.detail ? ": " + p.detail : ""}`;
       message.hidden = false;
       view.hidden = true;

@@ -505,7 +505,8 @@ public enum PageAssets {
   let current = null; // { response, byId: Map id -> index, svg, index }
   let evaluations = 0;
 
-  async function fetchProblemOrThrow(res) {
+  // The RFC 9457 problem in an error response, or one made up from whatever the response was.
+  async function problemOf(res) {
     const type = res.headers.get("Content-Type") || "";
     if (type.includes("json")) {
       try { return await res.json(); } catch (_) { /* fall through */ }
@@ -529,7 +530,7 @@ public enum PageAssets {
         headers: { "Content-Type": "application/json", "Accept": "application/json" },
         body,
       });
-      if (!res.ok) { showProblem(await fetchProblemOrThrow(res)); setState("error"); return; }
+      if (!res.ok) { showProblem(await problemOf(res)); setState("error"); return; }
       const response = await res.json();
       await showResult(response);
       evaluations++;
@@ -563,7 +564,12 @@ public enum PageAssets {
 
     fillTables(response);
     resetDetails();
-    await loadSvg(response.id);
+    try {
+      await loadSvg(response.id);
+    } catch (e) { // the numbers are already shown; only the drawing is missing
+      $("graph-message").textContent = `No drawing: ${e && e.message || e}`;
+      $("graph-message").hidden = false;
+    }
   }
 
   const nameOf = (n) => (n.label !== undefined && n.label !== "" ? n.label : n.id);
@@ -628,7 +634,7 @@ public enum PageAssets {
     message.hidden = true;
     let res = await fetch("/graph.svg?id=" + encodeURIComponent(id), { headers: { Accept: "image/svg+xml" } });
     if (!res.ok) {
-      const p = await fetchProblemOrThrow(res);
+      const p = await problemOf(res);
       message.textContent = `No drawing: ${p.title || "error"}${p.detail ? ": " + p.detail : ""}`;
       message.hidden = false;
       view.hidden = true;
@@ -1166,7 +1172,7 @@ public enum PageAssets {
 })();
 
 """#,
-        etag: "\"2ef2b3d53b0ae081\""
+        etag: "\"60c5ee47c6152ad7\""
     )
 
     /// web/app.css
