@@ -37,7 +37,7 @@ import Micrograd
             let b = 2 * a + 1
             #expect(b.data == 5)
             #expect(Tape.current.count == before + 5)  // a, the leaf 2, mul, the leaf 1, add
-            #expect(b.onTape === Tape.current)
+            #expect(b.tape === Tape.current)
         }
     }
 
