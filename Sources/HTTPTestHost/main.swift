@@ -14,7 +14,7 @@ TerminationSignals.block()
 var logger = Logger(label: "http-test-host", factory: { label in StreamLogHandler.standardError(label: label) })
 logger.logLevel = .info
 let server = HTTPServer(
-    configuration: ServerConfiguration(host: "127.0.0.1", port: 0, threads: 2, idleTimeoutSeconds: 60),
+    configuration: ServerConfiguration(host: "127.0.0.1", port: 0, threads: 4, idleTimeoutSeconds: 60),
     logger: logger,
     handler: TestHostRoutes.router.respond(to:))
 do {
