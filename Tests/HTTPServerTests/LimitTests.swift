@@ -61,6 +61,24 @@ import Testing
         #expect(handled.current == 1)  // the oversized body never reached the handler
     }
 
+    @Test func clientStreamingFarPastTheLimitIsCutOff() throws {
+        try withServer(ServerConfiguration(maxBodyBytes: 1000), handler: echoHandler) { server in
+            let connection = try TestConnection(port: server.port)
+            try connection.send(requestHead("POST", "/", headers: [("Transfer-Encoding", "chunked")], contentLength: nil))
+            // Keep streaming (bounded: 4 MiB) until the server hangs up; it must not read forever.
+            let piece = chunkedEncoding(patternBytes(count: 16384), sizes: [16384])[0]
+            var sent = 0
+            do {
+                while sent < 4 << 20 {
+                    try connection.send(piece)
+                    sent += piece.count
+                }
+            } catch {}
+            // The terminating chunk never comes, so only the server's cut-off can end this connection.
+            #expect(connection.waitForClose(), "the server must hang up on a client streaming far past the limit")
+        }
+    }
+
     @Test func oversizedHeadersGet431() throws {
         try withServer(ServerConfiguration(connectionMemoryLimitBytes: 16 << 10), handler: describingHandler) { server in
             let connection = try TestConnection(port: server.port)
@@ -89,6 +107,7 @@ import Testing
             #expect(stalled.waitForClose(), "a connection stalled mid-body must be closed after the idle timeout")
             #expect(try TestConnection(port: server.port).request("POST", "/", body: [9]).body == [9])
         }
+        // The dropped request was completed (its state released) and logged like any other.
         #expect(capture.lines.contains { $0.contains("POST /stalled") && $0.contains("outcome=timeout") })
     }
 
