@@ -117,7 +117,7 @@ private func queue(
 ) -> MHD_Result {
     context.responded = true
     context.status = response.status
-    context.responseBytes = response.body.count
+    context.responseBytes = context.method == "HEAD" ? 0 : response.body.count  // body bytes actually sent
     guard let mhdResponse = makeMHDResponse(body: response.body) else { return MHD_Result.NO }
     defer { MHD_destroy_response(mhdResponse) }
 
