@@ -77,6 +77,7 @@ private func beginRequest(
     if declared > core.configuration.maxBodyBytes {
         // Refusing before the body is read (and before any 100 Continue) is the one deliberate early answer;
         // MHD closes this connection afterwards, which is right since the body will not be read.
+        context.bodyTooLarge = true  // should MHD still pass body chunks, they are discarded
         let refusal = core.errorResponder(413, bodyTooLargeDetail(core))
         return queue(refusal, core: core, context: context, connection: connection)
     }
