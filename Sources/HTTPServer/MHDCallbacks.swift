@@ -1,4 +1,9 @@
 import CMicroHTTPD
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 // libmicrohttpd's callbacks. They are plain named, non-isolated functions on purpose: a closure written in
 // top-level code would be inferred @MainActor and trap when MHD calls it from a pool thread.
@@ -199,4 +204,16 @@ func mhdRequestCompleted(
     let context = Unmanaged<RequestContext>.fromOpaque(stored).takeRetainedValue()
     core.logAccess(context, termination: termination)
     core.state.requestEnded()
+}
+
+/// libmicrohttpd's own messages (connection limit reached, malformed or oversized requests it refused itself, ...)
+/// go to the server's logger instead of raw stderr.
+func mhdLog(cls: UnsafeMutableRawPointer?, format: UnsafePointer<CChar>?, arguments: CVaListPointer?) {
+    guard let cls, let format, let arguments else { return }
+    let core = Unmanaged<ServerCore>.fromOpaque(cls).takeUnretainedValue()
+    var buffer = [CChar](repeating: 0, count: 512)
+    let written = max(0, min(Int(vsnprintf(&buffer, buffer.count, format, arguments)), buffer.count - 1))
+    var message = String(decoding: buffer[..<written].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    while message.last?.isNewline == true { message.removeLast() }
+    core.logger.notice("libmicrohttpd: \(message)")
 }
