@@ -50,7 +50,7 @@ func mhdAccessHandler(
         body: body,
         requestID: context.requestID)
     var response = core.handler(request)
-    if !(100...999).contains(response.status) {
+    if !(200...599).contains(response.status) {  // 1xx cannot be a final answer; beyond 599 is not HTTP
         response = core.errorResponder(500, "the handler answered with invalid status \(response.status)")
     }
     return queue(response, core: core, context: context, connection: connection)

@@ -152,9 +152,10 @@ import Testing
     }
 
     @Test func invalidHandlerStatusBecomes500() throws {
-        try withServer(handler: { _ in HTTPResponse(status: 42) }) { server in
-            let response = try TestConnection(port: server.port).request("GET", "/")
-            #expect(response.status == 500)
+        try withServer(handler: { request in HTTPResponse(status: request.path == "/a" ? 42 : 101) }) { server in
+            let connection = try TestConnection(port: server.port)
+            #expect(try connection.request("GET", "/a").status == 500)
+            #expect(try connection.request("GET", "/b").status == 500)  // 101 is not a final answer
         }
     }
 
