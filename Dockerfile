@@ -50,12 +50,15 @@ LABEL org.opencontainers.image.title="micrograd-service" \
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libmicrohttpd12 graphviz \
     && rm -rf /var/lib/apt/lists/* \
-    && groupadd --system --gid 10001 micrograd \
-    && useradd --system --uid 10001 --gid micrograd --no-create-home --home-dir /nonexistent \
+    && groupadd --gid 10001 micrograd \
+    && useradd --uid 10001 --gid micrograd --no-create-home --home-dir /nonexistent \
         --shell /usr/sbin/nologin micrograd
 
 COPY --from=build /staging/ /app/
-ENV PATH=/app:$PATH
+# fontconfig (under `dot`) needs a writable cache directory or it complains on
+# every render; /tmp is writable here and an emptyDir in deploy/.
+ENV PATH=/app:$PATH \
+    XDG_CACHE_HOME=/tmp/.cache
 
 # Numeric so Kubernetes' runAsNonRoot can verify it.
 USER 10001:10001
