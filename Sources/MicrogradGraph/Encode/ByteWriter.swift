@@ -1,0 +1,139 @@
+/// An append-only byte buffer for building response bodies without intermediate Strings.
+///
+/// Doubles go through `Double.write(to:)` (shortest round-trip, the same text as `description`), whose digits
+/// arrive through `_writeASCII` as raw bytes: no String is made per number. Owns raw memory: finish with `take()`.
+struct ByteWriter: TextOutputStream {
+    private var base: UnsafeMutablePointer<UInt8>
+    private var capacity: Int
+    private(set) var count = 0
+
+    init(capacity: Int) {
+        self.capacity = max(capacity, 64)
+        base = .allocate(capacity: self.capacity)
+    }
+
+    /// The bytes written, as an Array; the writer is spent.
+    consuming func take() -> [UInt8] {
+        let result = [UInt8](UnsafeBufferPointer(start: base, count: count))
+        base.deallocate()
+        return result
+    }
+
+    @inline(__always)
+    mutating func reserve(_ extra: Int) {
+        if count + extra > capacity { grow(count + extra) }
+    }
+
+    private mutating func grow(_ needed: Int) {
+        let newCapacity = max(capacity * 2, needed)
+        let grown = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
+        grown.update(from: base, count: count)
+        base.deallocate()
+        base = grown
+        capacity = newCapacity
+    }
+
+    @inline(__always)
+    mutating func byte(_ b: UInt8) {
+        reserve(1)
+        base[count] = b
+        count += 1
+    }
+
+    @inline(__always)
+    mutating func bytes(_ b: UnsafeBufferPointer<UInt8>) {
+        guard let p = b.baseAddress, b.count > 0 else { return }
+        reserve(b.count)
+        (base + count).update(from: p, count: b.count)
+        count += b.count
+    }
+
+    @inline(__always)
+    mutating func ascii(_ s: StaticString) {
+        bytes(UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
+    }
+
+    mutating func utf8(_ s: String) {
+        var s = s
+        s.withUTF8 { bytes($0) }
+    }
+
+    mutating func int(_ value: Int) {
+        if value < 0 { byte(UInt8(ascii: "-")) }
+        unsigned(value.magnitude)
+    }
+
+    mutating func unsigned(_ value: UInt) {
+        var v = value
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes of stack for up to 20 digits
+        withUnsafeMutableBytes(of: &digits) { buf in
+            var i = 24
+            repeat {
+                i -= 1
+                buf[i] = UInt8(truncatingIfNeeded: v % 10) + 48
+                v /= 10
+            } while v > 0
+            bytes(UnsafeBufferPointer(start: buf.baseAddress!.assumingMemoryBound(to: UInt8.self) + i, count: 24 - i))
+        }
+    }
+
+    // MARK: TextOutputStream (used by Double.write(to:))
+
+    mutating func write(_ string: String) { utf8(string) }
+
+    mutating func _writeASCII(_ buffer: UnsafeBufferPointer<UInt8>) { bytes(buffer) }
+
+    // MARK: JSON
+
+    /// A JSON number: shortest round-trip text (`4.0`, `-0.0`, `1e-07`); non-finite as the agreed strings.
+    @inline(__always)
+    mutating func jsonNumber(_ d: Double) {
+        if d.isFinite {
+            d.write(to: &self)
+        } else {
+            ascii(d.isNaN ? "\"NaN\"" : d < 0 ? "\"-Infinity\"" : "\"Infinity\"")
+        }
+    }
+
+    /// A JSON string literal, escaped per RFC 8259 (quote, backslash, control characters); other UTF-8 as is.
+    mutating func jsonString(_ s: String) {
+        var s = s
+        s.withUTF8 { jsonString(bytes: $0) }
+    }
+
+    mutating func jsonString(bytes s: UnsafeBufferPointer<UInt8>) {
+        reserve(s.count + 2)
+        base[count] = UInt8(ascii: "\"")
+        count += 1
+        var plain = true
+        for c in s where c < 0x20 || c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") {
+            plain = false
+            break
+        }
+        if plain {
+            bytes(s)
+        } else {
+            for c in s { escaped(c) }
+        }
+        byte(UInt8(ascii: "\""))
+    }
+
+    private mutating func escaped(_ c: UInt8) {
+        switch c {
+        case UInt8(ascii: "\""): ascii("\\\"")
+        case UInt8(ascii: "\\"): ascii("\\\\")
+        case 0x0A: ascii("\\n")
+        case 0x0D: ascii("\\r")
+        case 0x09: ascii("\\t")
+        case 0x08: ascii("\\b")
+        case 0x0C: ascii("\\f")
+        case 0..<0x20:
+            ascii("\\u00")
+            byte(Self.hexDigits[Int(c >> 4)])
+            byte(Self.hexDigits[Int(c & 0xF)])
+        default: byte(c)
+        }
+    }
+
+    static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+}
