@@ -1,5 +1,6 @@
 import Foundation
 import HTTPServer
+import HTTPTesting
 import Logging
 
 /// Lines logged through swift-log, kept for assertions.
