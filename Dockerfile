@@ -12,7 +12,9 @@ ARG RUNTIME_IMAGE=debian:bookworm-slim
 FROM ${BUILDER_IMAGE} AS build
 
 # The CMicroHTTPD system library target needs the headers and its .pc file.
-# Versions come from the pinned Debian release of the base image.
+# DL3008 (pin apt versions) is ignored on purpose: the base image fixes the Debian
+# release, and an exact version pin breaks the build as soon as a security update
+# replaces that version on the mirror.
 # hadolint ignore=DL3008
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libmicrohttpd-dev pkg-config \
@@ -25,6 +27,8 @@ WORKDIR /src
 COPY Package.* ./
 RUN swift package resolve
 
+# SwiftPM rejects a manifest whose targets lack their directories, so tests and
+# benchmarks come along although only `micrograd` is built.
 COPY Sources ./Sources
 COPY Benchmarks ./Benchmarks
 COPY Tests ./Tests
@@ -45,7 +49,7 @@ LABEL org.opencontainers.image.title="micrograd-service" \
       org.opencontainers.image.description="Scalar autograd over JSON expression graphs, served over HTTP"
 
 # libmicrohttpd12 is the only shared library the binary needs beyond libc/libstdc++;
-# graphviz provides `dot` for the SVG renderings. Versions: see the build stage.
+# graphviz provides `dot` for the SVG renderings. DL3008: as in the build stage.
 # hadolint ignore=DL3008
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libmicrohttpd12 graphviz \
