@@ -80,6 +80,12 @@ let package = Package(
             path: "Benchmarks/EngineBenchmark",
             swiftSettings: strictSwift
         ),
+        .executableTarget(
+            name: "GraphCodecBenchmark",
+            dependencies: ["Micrograd", "MicrogradGraph"],
+            path: "Benchmarks/GraphCodecBenchmark",
+            swiftSettings: strictSwift
+        ),
 
         // MARK: tests (one per module)
         .testTarget(name: "MicrogradTests", dependencies: ["Micrograd"], swiftSettings: strictSwift),

@@ -43,9 +43,22 @@ struct IDTable {
         }
     }
 
+    /// Loads the slots these hashes map to, all at once. Lookups in a table bigger than the caches are
+    /// dominated by one memory miss each; issuing a batch of independent loads first lets them overlap
+    /// (measured: interning was ~40% of decode time before batching). `sink` keeps the loads alive.
+    mutating func warm(_ hashes: UnsafeBufferPointer<UInt32>) {
+        var acc: Int32 = 0
+        for h in hashes { acc &+= slots[Int(h) & mask] }
+        sink = acc
+    }
+    private var sink: Int32 = 0
+
     /// The symbol for `key`, inserting it (and copying its bytes) if new.
     mutating func intern(_ key: UnsafeBufferPointer<UInt8>) -> (symbol: Int32, isNew: Bool) {
-        let h = Self.hash(key)
+        intern(key, hash: Self.hash(key))
+    }
+
+    mutating func intern(_ key: UnsafeBufferPointer<UInt8>, hash h: UInt32) -> (symbol: Int32, isNew: Bool) {
         var i = Int(h) & mask
         while true {
             let s = slots[i]
