@@ -47,6 +47,16 @@ let package = Package(
             swiftSettings: strictSwift
         ),
 
+        // Helper process for HTTPServerTests' SIGTERM test (built by `swift build --build-tests` / `swift test`).
+        .executableTarget(
+            name: "HTTPTestHost",
+            dependencies: ["HTTPServer", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSwift
+        ),
+
+        // A tiny socket-level HTTP client for tests (hummingbird keeps its testing module apart the same way).
+        .target(name: "HTTPTesting", swiftSettings: strictSwift),
+
         // MARK: graph API
         .target(name: "MicrogradGraph", dependencies: ["Micrograd"], swiftSettings: strictSwift),
         .target(
@@ -87,13 +97,20 @@ let package = Package(
             swiftSettings: strictSwift
         ),
 
+        .executableTarget(
+            name: "HTTPBenchServer",
+            dependencies: ["HTTPServer", .product(name: "Logging", package: "swift-log")],
+            path: "Benchmarks/http/HTTPBenchServer",
+            swiftSettings: strictSwift
+        ),
+
         // MARK: tests (one per module)
         .testTarget(name: "MicrogradTests", dependencies: ["Micrograd"], swiftSettings: strictSwift),
-        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"], swiftSettings: strictSwift),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "HTTPTesting"], swiftSettings: strictSwift),
         .testTarget(name: "MicrogradGraphTests", dependencies: ["MicrogradGraph", "Micrograd"], swiftSettings: strictSwift),
         .testTarget(
             name: "MicrogradServiceTests",
-            dependencies: ["MicrogradService", "HTTPServer", "MicrogradGraph"],
+            dependencies: ["MicrogradService", "HTTPServer", "HTTPTesting", "MicrogradGraph"],
             swiftSettings: strictSwift
         ),
     ]

@@ -1,10 +1,10 @@
-/// Bounds on what one request may ask for, so a hostile request costs bounded memory and time.
+/// Size limits a request must stay within. Every limit is enforced while reading, before the work it guards.
 public struct GraphLimits: Sendable, Equatable {
-    /// Most nodes a graph may have, counting the constant leaves made from number-literal inputs.
+    /// Most nodes in one graph, generated constant nodes included (over: 422 invalid-graph).
     public var maxNodes: Int
-    /// Longest `expression` string, in UTF-8 bytes.
+    /// Longest expression source, in UTF-8 bytes (over: 413 too-large).
     public var maxExpressionBytes: Int
-    /// Longest id (or label, or output reference), in UTF-8 bytes after unescaping.
+    /// Longest node id or label, in UTF-8 bytes (over: 422 invalid-graph).
     public var maxIDBytes: Int
 
     public init(maxNodes: Int = 1_000_000, maxExpressionBytes: Int = 1 << 20, maxIDBytes: Int = 1024) {

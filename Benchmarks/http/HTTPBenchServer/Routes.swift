@@ -1,0 +1,12 @@
+import HTTPServer
+
+enum BenchRoutes {
+    static let router: Router = {
+        var router = Router()
+        let body = Array("Hello, World!\n".utf8)
+        router.get("/") { _ in
+            HTTPResponse(status: 200, headers: [("Content-Type", "text/plain; charset=utf-8")], body: body)
+        }
+        return router
+    }()
+}

@@ -1,0 +1,192 @@
+import CMicroHTTPD
+import Logging
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Why the server could not start.
+public enum HTTPServerError: Error, CustomStringConvertible, Equatable {
+    case invalidConfiguration(String)
+    case cannotResolve(host: String, reason: String)
+    case addressInUse(host: String, port: Int)
+    case cannotListen(host: String, port: Int, reason: String)
+    case daemonFailed
+    case alreadyStarted
+
+    public var description: String {
+        switch self {
+        case .invalidConfiguration(let why): "invalid server configuration: \(why)"
+        case .cannotResolve(let host, let reason): "cannot resolve listen address \"\(host)\": \(reason)"
+        case .addressInUse(let host, let port): "cannot listen on \(host):\(port): address already in use"
+        case .cannotListen(let host, let port, let reason): "cannot listen on \(host):\(port): \(reason)"
+        case .daemonFailed: "libmicrohttpd failed to start (see its message on stderr)"
+        case .alreadyStarted: "the server was already started"
+        }
+    }
+}
+
+/// An HTTP/1.1 server on libmicrohttpd's internal epoll thread pool. The handler runs synchronously on those
+/// threads, once per request, after the whole body has arrived.
+public final class HTTPServer: Sendable {
+    public typealias Handler = @Sendable (HTTPRequest) -> HTTPResponse
+    public typealias ErrorResponder = @Sendable (_ status: Int, _ detail: String) -> HTTPResponse
+
+    private let core: ServerCore
+    private let running: Locked<RunningDaemon?>
+
+    /// - Parameters:
+    ///   - handler: answers every request that passed the server's own limits.
+    ///   - errorResponder: builds the server's own refusals (413, and 500 for an invalid handler status),
+    ///     so an application can answer them in its own format.
+    public init(
+        configuration: ServerConfiguration,
+        logger: Logger,
+        handler: @escaping Handler,
+        errorResponder: @escaping ErrorResponder = { status, detail in
+            HTTPResponse.plainText(status: status, "\(status) \(HTTPStatus.reasonPhrase(status)): \(detail)\n")
+        }
+    ) {
+        core = ServerCore(configuration: configuration, logger: logger, handler: handler, errorResponder: errorResponder)
+        running = Locked(nil)
+    }
+
+    deinit {
+        // Never leave a daemon calling into a freed core.
+        if let daemon = running.withLock({ $0.take() }) { daemon.stopNow() }
+    }
+
+    /// Binds the listening socket and starts the worker threads. Throws a clear error when the address is taken.
+    public func start() throws {
+        let configuration = core.configuration
+        if let problem = configuration.validationError() { throw HTTPServerError.invalidConfiguration(problem) }
+        try running.withLock { running in
+            if running != nil { throw HTTPServerError.alreadyStarted }
+            let listener = try ListeningSocket.open(
+                host: configuration.host, port: configuration.port, backlog: Int32(configuration.listenBacklog))
+            let settings = mhd_shim_settings(
+                listen_socket: listener.fd,
+                thread_pool_size: UInt32(configuration.threads),
+                connection_timeout: UInt32(configuration.idleTimeoutSeconds),
+                connection_limit: UInt32(configuration.connectionLimit),
+                per_ip_connection_limit: UInt32(configuration.perIPConnectionLimit),
+                connection_memory_limit: configuration.connectionMemoryLimitBytes)
+            let flags = MHD_USE_EPOLL_INTERNAL_THREAD.rawValue | MHD_USE_ITC.rawValue | MHD_USE_ERROR_LOG.rawValue
+            let coreReference = Unmanaged.passUnretained(core).toOpaque()
+            guard let daemon = mhd_shim_start_daemon(
+                flags, settings, mhdAccessHandler, coreReference, mhdRequestCompleted, coreReference)
+            else {
+                close(listener.fd)
+                throw HTTPServerError.daemonFailed
+            }
+            running = RunningDaemon(daemon: daemon, port: listener.port)
+            core.logger.info("listening on \(configuration.host):\(listener.port) with \(configuration.threads) threads")
+        }
+    }
+
+    /// The bound port once started (useful with port 0), else 0.
+    public var port: Int {
+        running.withLock { $0?.port ?? 0 }
+    }
+
+    /// Requests received and not yet answered (or aborted).
+    public var requestsInFlight: Int {
+        core.state.requestsInFlight
+    }
+
+    /// Graceful stop: stop accepting, let requests in flight finish within `gracePeriod` (their responses carry
+    /// `Connection: close`), then close every remaining connection, idle keep-alive ones included. Blocks until done.
+    /// Calling it again, or before `start`, does nothing.
+    public func shutdown(gracePeriod: Duration) {
+        guard let daemon = running.withLock({ $0.take() }) else { return }
+        core.state.beginDraining()
+        let listenFD = MHD_quiesce_daemon(daemon.daemon)
+        let (seconds, attoseconds) = gracePeriod.components
+        let timeout = max(0, seconds) * 1_000_000_000 + max(0, attoseconds) / 1_000_000_000
+        if !core.state.waitUntilIdle(timeoutNanoseconds: UInt64(timeout)) {
+            core.logger.warning(
+                "shutdown grace period over with \(core.state.requestsInFlight) requests in flight; closing them")
+        }
+        MHD_stop_daemon(daemon.daemon)
+        // After quiescing, MHD no longer owns the listening socket; it must only be closed once the daemon stopped.
+        if listenFD >= 0 { close(listenFD) }
+        core.logger.info("server stopped")
+    }
+}
+
+/// The handle of a started daemon.
+private struct RunningDaemon: @unchecked Sendable {
+    let daemon: OpaquePointer
+    let port: Int
+
+    func stopNow() {
+        MHD_stop_daemon(daemon)
+    }
+}
+
+/// Opens the listening socket in Swift so a bind failure reports its real cause (MHD would only return NULL).
+enum ListeningSocket {
+    static func open(host: String, port: Int, backlog: Int32) throws -> (fd: Int32, port: Int) {
+        var hints = addrinfo()
+        hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = streamSocketType
+        var results: UnsafeMutablePointer<addrinfo>?
+        let status = getaddrinfo(host, String(port), &hints, &results)
+        guard status == 0, let first = results else {
+            throw HTTPServerError.cannotResolve(host: host, reason: String(cString: gai_strerror(status)))
+        }
+        defer { freeaddrinfo(results) }
+
+        let fd = socket(first.pointee.ai_family, streamSocketType, 0)
+        guard fd >= 0 else { throw HTTPServerError.cannotListen(host: host, port: port, reason: errnoText()) }
+        var yes: Int32 = 1
+        // Lets a restarted server bind while old connections sit in TIME_WAIT; a live listener still makes bind fail.
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+        _ = fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC)
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+
+        if bind(fd, first.pointee.ai_addr, first.pointee.ai_addrlen) != 0 {
+            let code = errno
+            close(fd)
+            if code == EADDRINUSE { throw HTTPServerError.addressInUse(host: host, port: port) }
+            throw HTTPServerError.cannotListen(host: host, port: port, reason: String(cString: strerror(code)))
+        }
+        if listen(fd, backlog) != 0 {
+            let reason = errnoText()
+            close(fd)
+            throw HTTPServerError.cannotListen(host: host, port: port, reason: reason)
+        }
+        return (fd, boundPort(of: fd) ?? port)
+    }
+
+    private static func boundPort(of fd: Int32) -> Int? {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let ok = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) == 0 }
+        }
+        guard ok else { return nil }
+        switch Int32(storage.ss_family) {
+        case AF_INET:
+            return withUnsafePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin_port)) }
+            }
+        case AF_INET6:
+            return withUnsafePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin6_port)) }
+            }
+        default:
+            return nil
+        }
+    }
+
+    private static func errnoText() -> String { String(cString: strerror(errno)) }
+
+    #if os(Linux)
+    private static let streamSocketType = Int32(SOCK_STREAM.rawValue)
+    #else
+    private static let streamSocketType = SOCK_STREAM
+    #endif
+}

@@ -1,0 +1,201 @@
+import CMicroHTTPD
+
+// libmicrohttpd's callbacks. They are plain named, non-isolated functions on purpose: a closure written in
+// top-level code would be inferred @MainActor and trap when MHD calls it from a pool thread.
+
+/// MHD's access handler, called several times per request: once when the headers are in (create the context,
+/// refuse an oversized Content-Length), once per body chunk (consume it), and once more with no data (answer).
+/// Answering on the first call would make MHD close the connection, so normal answers wait for the last call.
+func mhdAccessHandler(
+    cls: UnsafeMutableRawPointer?,
+    connection: OpaquePointer?,
+    url: UnsafePointer<CChar>?,
+    method: UnsafePointer<CChar>?,
+    version: UnsafePointer<CChar>?,
+    uploadData: UnsafePointer<CChar>?,
+    uploadDataSize: UnsafeMutablePointer<Int>?,
+    conCls: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
+) -> MHD_Result {
+    guard let cls, let connection, let conCls, let uploadDataSize else { return MHD_Result.NO }
+    let core = Unmanaged<ServerCore>.fromOpaque(cls).takeUnretainedValue()
+
+    guard let stored = conCls.pointee else {
+        return beginRequest(core: core, connection: connection, url: url, method: method, conCls: conCls)
+    }
+    let context = Unmanaged<RequestContext>.fromOpaque(stored).takeUnretainedValue()
+
+    let chunkSize = uploadDataSize.pointee
+    if chunkSize > 0 {
+        uploadDataSize.pointee = 0
+        return receiveChunk(core: core, context: context, data: uploadData, count: chunkSize)
+    }
+    if context.responded { return MHD_Result.YES }
+
+    if context.bodyTooLarge {
+        let refusal = core.errorResponder(413, bodyTooLargeDetail(core))
+        return queue(refusal, core: core, context: context, connection: connection)
+    }
+    let body = context.body
+    context.body = []  // the request owns the only reference: no copy
+    let request = HTTPRequest(
+        method: context.method,
+        path: context.path,
+        query: connectionValues(connection, kind: .GET_ARGUMENT_KIND),
+        headers: connectionValues(connection, kind: .HEADER_KIND),
+        body: body,
+        requestID: context.requestID)
+    var response = core.handler(request)
+    if !(100...999).contains(response.status) {
+        response = core.errorResponder(500, "the handler answered with invalid status \(response.status)")
+    }
+    return queue(response, core: core, context: context, connection: connection)
+}
+
+private func beginRequest(
+    core: ServerCore,
+    connection: OpaquePointer,
+    url: UnsafePointer<CChar>?,
+    method: UnsafePointer<CChar>?,
+    conCls: UnsafeMutablePointer<UnsafeMutableRawPointer?>
+) -> MHD_Result {
+    let sequence = core.state.requestBegan()
+    let context = RequestContext(
+        startNanoseconds: monotonicNanoseconds(),
+        sequence: sequence,
+        method: method.map { String(cString: $0) } ?? "",
+        path: url.map { String(cString: $0) } ?? "")
+    conCls.pointee = Unmanaged.passRetained(context).toOpaque()  // released in mhdRequestCompleted
+    context.requestID = core.requestID(
+        clientValue: MHD_lookup_connection_value(connection, .HEADER_KIND, "X-Request-Id").map { String(cString: $0) },
+        sequence: sequence)
+
+    guard let lengthText = MHD_lookup_connection_value(connection, .HEADER_KIND, "Content-Length") else {
+        return MHD_Result.YES
+    }
+    // MHD has already rejected a malformed Content-Length with 400; a value too big for Int is certainly too large.
+    let declared = Int(String(cString: lengthText)) ?? Int.max
+    if declared > core.configuration.maxBodyBytes {
+        // Refusing before the body is read (and before any 100 Continue) is the one deliberate early answer;
+        // MHD closes this connection afterwards, which is right since the body will not be read.
+        let refusal = core.errorResponder(413, bodyTooLargeDetail(core))
+        return queue(refusal, core: core, context: context, connection: connection)
+    }
+    context.body.reserveCapacity(declared)
+    return MHD_Result.YES
+}
+
+private func receiveChunk(
+    core: ServerCore, context: RequestContext, data: UnsafePointer<CChar>?, count: Int
+) -> MHD_Result {
+    let limit = core.configuration.maxBodyBytes
+    if !context.bodyTooLarge {
+        if context.body.count + count <= limit {
+            if let data {
+                context.body.append(contentsOf: UnsafeRawBufferPointer(start: data, count: count))
+            }
+            return MHD_Result.YES
+        }
+        // A chunked (or lying) body went past the limit: MHD cannot answer mid-body, so discard the rest and
+        // answer 413 at the end. Free the partial body now.
+        context.bodyTooLarge = true
+        context.discardedBytes = context.body.count
+        context.body = []
+    }
+    context.discardedBytes += count
+    // A client that keeps streaming far past the limit is cut off instead of being read forever.
+    return context.discardedBytes > 2 * limit + (1 << 20) ? MHD_Result.NO : MHD_Result.YES
+}
+
+private func bodyTooLargeDetail(_ core: ServerCore) -> String {
+    "the request body exceeds the limit of \(core.configuration.maxBodyBytes) bytes"
+}
+
+/// Hands `response` to MHD. The body is passed without copying: MHD keeps a retained box holding the array and
+/// releases it when it is done sending.
+private func queue(
+    _ response: HTTPResponse, core: ServerCore, context: RequestContext, connection: OpaquePointer
+) -> MHD_Result {
+    context.responded = true
+    context.status = response.status
+    context.responseBytes = response.body.count
+    guard let mhdResponse = makeMHDResponse(body: response.body) else { return MHD_Result.NO }
+    defer { MHD_destroy_response(mhdResponse) }
+
+    var hasContentType = false
+    for (name, value) in response.headers {
+        if asciiCaseInsensitiveEqual(name, "Content-Length") { continue }  // MHD writes the real one
+        if asciiCaseInsensitiveEqual(name, "Content-Type") { hasContentType = true }
+        _ = MHD_add_response_header(mhdResponse, name, value)  // refused (ignored) if it contains CR/LF
+    }
+    if !hasContentType && !response.body.isEmpty {
+        _ = MHD_add_response_header(mhdResponse, "Content-Type", "application/octet-stream")
+    }
+    _ = MHD_add_response_header(mhdResponse, "X-Request-Id", context.requestID)
+    if core.state.isDraining {
+        _ = MHD_add_response_header(mhdResponse, "Connection", "close")
+    }
+    return MHD_queue_response(connection, UInt32(response.status), mhdResponse)
+}
+
+/// Owns a response body while MHD sends it.
+private final class ResponseBody {
+    let bytes: [UInt8]
+    init(_ bytes: [UInt8]) { self.bytes = bytes }
+}
+
+private func makeMHDResponse(body: [UInt8]) -> OpaquePointer? {
+    if body.isEmpty {
+        return MHD_create_response_from_buffer(0, nil, .RESPMEM_PERSISTENT)
+    }
+    let box = ResponseBody(body)
+    // A native Swift array's storage does not move while the array is alive and unmutated, and `box.bytes`
+    // is an immutable `let` kept alive until MHD calls releaseResponseBody.
+    let base = box.bytes.withUnsafeBytes { UnsafeMutableRawPointer(mutating: $0.baseAddress!) }
+    let retained = Unmanaged.passRetained(box).toOpaque()
+    guard let response = MHD_create_response_from_buffer_with_free_callback_cls(
+        body.count, base, releaseResponseBody, retained)
+    else {
+        Unmanaged<ResponseBody>.fromOpaque(retained).release()
+        return nil
+    }
+    return response
+}
+
+private func releaseResponseBody(_ cls: UnsafeMutableRawPointer?) {
+    guard let cls else { return }
+    Unmanaged<ResponseBody>.fromOpaque(cls).release()
+}
+
+private func connectionValues(_ connection: OpaquePointer, kind: MHD_ValueKind) -> [(name: String, value: String)] {
+    let collector = PairCollector()
+    let cls = Unmanaged.passUnretained(collector).toOpaque()
+    _ = withExtendedLifetime(collector) {
+        MHD_get_connection_values(connection, kind, collectPair, cls)
+    }
+    return collector.pairs
+}
+
+private func collectPair(
+    cls: UnsafeMutableRawPointer?, kind: MHD_ValueKind, key: UnsafePointer<CChar>?, value: UnsafePointer<CChar>?
+) -> MHD_Result {
+    guard let cls, let key else { return MHD_Result.YES }
+    let collector = Unmanaged<PairCollector>.fromOpaque(cls).takeUnretainedValue()
+    collector.pairs.append((String(cString: key), value.map { String(cString: $0) } ?? ""))
+    return MHD_Result.YES
+}
+
+/// Called once per request that reached the access handler, however it ended (answered, aborted, timed out):
+/// logs it, releases its context and counts it out of flight.
+func mhdRequestCompleted(
+    cls: UnsafeMutableRawPointer?,
+    connection: OpaquePointer?,
+    conCls: UnsafeMutablePointer<UnsafeMutableRawPointer?>?,
+    termination: MHD_RequestTerminationCode
+) {
+    guard let cls, let conCls, let stored = conCls.pointee else { return }
+    conCls.pointee = nil
+    let core = Unmanaged<ServerCore>.fromOpaque(cls).takeUnretainedValue()
+    let context = Unmanaged<RequestContext>.fromOpaque(stored).takeRetainedValue()
+    core.logAccess(context, termination: termination)
+    core.state.requestEnded()
+}

@@ -1,0 +1,60 @@
+/// Exact (method, path) routing, no patterns: an unknown path goes to `notFound`; a known path with another method
+/// goes to `methodNotAllowed` with the path's `Allow` list; HEAD is answered by the GET handler (the server sends
+/// HEAD responses without their body, keeping the GET's Content-Length).
+public struct Router: Sendable {
+    public typealias Handler = @Sendable (HTTPRequest) -> HTTPResponse
+    public typealias MethodNotAllowedResponder = @Sendable (_ request: HTTPRequest, _ allow: [String]) -> HTTPResponse
+
+    private var routes: [String: [String: Handler]] = [:]
+    private let notFound: Handler
+    private let methodNotAllowed: MethodNotAllowedResponder
+
+    public init(
+        notFound: @escaping Handler = { request in
+            HTTPResponse.plainText(status: 404, "404 Not Found: \(request.path)\n")
+        },
+        methodNotAllowed: @escaping MethodNotAllowedResponder = { request, allow in
+            HTTPResponse.plainText(status: 405, "405 Method Not Allowed: \(request.method) \(request.path)\n")
+        }
+    ) {
+        self.notFound = notFound
+        self.methodNotAllowed = methodNotAllowed
+    }
+
+    /// Registers `handler` for `method` on `path`; a later registration of the same pair replaces the earlier one.
+    public mutating func on(_ method: String, _ path: String, _ handler: @escaping Handler) {
+        routes[path, default: [:]][method] = handler
+    }
+
+    public mutating func get(_ path: String, _ handler: @escaping Handler) { on("GET", path, handler) }
+    public mutating func post(_ path: String, _ handler: @escaping Handler) { on("POST", path, handler) }
+
+    /// The methods `path` answers (HEAD included wherever GET is), sorted; nil for an unknown path.
+    public func allowedMethods(for path: String) -> [String]? {
+        guard let methods = routes[path] else { return nil }
+        var allow = Set(methods.keys)
+        if allow.contains("GET") { allow.insert("HEAD") }
+        return allow.sorted()
+    }
+
+    /// True when `request` reaches a registered handler (useful for labelling metrics by route).
+    public func matches(_ request: HTTPRequest) -> Bool {
+        handler(for: request) != nil
+    }
+
+    public func respond(to request: HTTPRequest) -> HTTPResponse {
+        if let handler = handler(for: request) { return handler(request) }
+        guard let allow = allowedMethods(for: request.path) else { return notFound(request) }
+        var response = methodNotAllowed(request, allow)
+        if response.header("Allow") == nil {
+            response.headers.append(("Allow", allow.joined(separator: ", ")))
+        }
+        return response
+    }
+
+    private func handler(for request: HTTPRequest) -> Handler? {
+        guard let methods = routes[request.path] else { return nil }
+        if let handler = methods[request.method] { return handler }
+        return request.method == "HEAD" ? methods["GET"] : nil
+    }
+}

@@ -1,0 +1,91 @@
+import CMicroHTTPD
+import Logging
+
+/// What the C callbacks reach through their `cls` pointer: configuration, handler and shared counters.
+/// Immutable apart from `state`, which is thread-safe.
+final class ServerCore: Sendable {
+    let configuration: ServerConfiguration
+    let logger: Logger
+    let handler: HTTPServer.Handler
+    let errorResponder: HTTPServer.ErrorResponder
+    let state = ServerState()
+    /// Random per process, so ids from different runs or replicas do not collide; a counter makes them unique within one.
+    let requestIDPrefix: String
+
+    init(
+        configuration: ServerConfiguration, logger: Logger,
+        handler: @escaping HTTPServer.Handler, errorResponder: @escaping HTTPServer.ErrorResponder
+    ) {
+        self.configuration = configuration
+        self.logger = logger
+        self.handler = handler
+        self.errorResponder = errorResponder
+        let random = UInt32.random(in: UInt32.min...UInt32.max)
+        let hex = String(random, radix: 16)
+        requestIDPrefix = String(repeating: "0", count: 8 - hex.count) + hex
+    }
+
+    /// The client's id when it is printable ASCII without spaces and at most 128 bytes, else a fresh one.
+    func requestID(clientValue: String?, sequence: UInt64) -> String {
+        if let value = clientValue, !value.isEmpty, value.utf8.count <= 128,
+            value.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
+        {
+            return value
+        }
+        return requestIDPrefix + "-" + String(sequence, radix: 16)
+    }
+
+    func logAccess(_ context: RequestContext, termination: MHD_RequestTerminationCode) {
+        logger.info("\(accessLine(context, termination: termination))")
+    }
+
+    private func accessLine(_ context: RequestContext, termination: MHD_RequestTerminationCode) -> String {
+        let micros = (monotonicNanoseconds() &- context.startNanoseconds) / 1000
+        var line = "\(context.method) \(context.path) \(context.status) bytes=\(context.responseBytes)"
+        line += " duration_us=\(micros) request_id=\(context.requestID)"
+        if termination != .REQUEST_TERMINATED_COMPLETED_OK {
+            line += " outcome=\(terminationName(termination))"
+        }
+        return line
+    }
+
+    private func terminationName(_ code: MHD_RequestTerminationCode) -> String {
+        switch code {
+        case .REQUEST_TERMINATED_WITH_ERROR: "error"
+        case .REQUEST_TERMINATED_TIMEOUT_REACHED: "timeout"
+        case .REQUEST_TERMINATED_DAEMON_SHUTDOWN: "shutdown"
+        case .REQUEST_TERMINATED_READ_ERROR: "read_error"
+        case .REQUEST_TERMINATED_CLIENT_ABORT: "client_abort"
+        case .REQUEST_TERMINATED_COMPLETED_OK: "ok"
+        }
+    }
+}
+
+/// Per-request state, kept in MHD's `*con_cls` from the first access-handler call to the completion callback.
+/// A connection is served by one pool thread at a time, so this is never touched concurrently.
+final class RequestContext {
+    let startNanoseconds: UInt64
+    let sequence: UInt64
+    let method: String
+    let path: String
+    var body: [UInt8] = []
+    /// Set once the body passed `maxBodyBytes`: the rest is read and thrown away, then 413.
+    var bodyTooLarge = false
+    var discardedBytes = 0
+    var responded = false
+    var status = 0
+    var responseBytes = 0
+    var requestID = ""
+
+    init(startNanoseconds: UInt64, sequence: UInt64, method: String, path: String) {
+        self.startNanoseconds = startNanoseconds
+        self.sequence = sequence
+        self.method = method
+        self.path = path
+    }
+}
+
+/// Collects (key, value) pairs from `MHD_get_connection_values`.
+final class PairCollector {
+    var pairs: [(name: String, value: String)] = []
+}

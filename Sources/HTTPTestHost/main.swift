@@ -1,0 +1,31 @@
+// A tiny server process for HTTPServerTests' SIGTERM test: the test starts it, reads "PORT n" from stdout,
+// sends requests, signals it, and checks that in-flight requests complete and the process exits 0.
+// Handlers live in Handlers.swift (closures in this file would be @MainActor and trap on MHD's threads).
+import HTTPServer
+import Logging
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+TerminationSignals.block()
+
+var logger = Logger(label: "http-test-host", factory: { label in StreamLogHandler.standardError(label: label) })
+logger.logLevel = .info
+let server = HTTPServer(
+    configuration: ServerConfiguration(host: "127.0.0.1", port: 0, threads: 2, idleTimeoutSeconds: 60),
+    logger: logger,
+    handler: TestHostRoutes.router.respond(to:))
+do {
+    try server.start()
+} catch {
+    writeLine("ERROR \(error)")
+    exit(1)
+}
+writeLine("PORT \(server.port)")
+let signal = TerminationSignals.wait()
+writeLine("SIGNAL \(signal)")
+server.shutdown(gracePeriod: .seconds(10))
+writeLine("STOPPED")
+exit(0)

@@ -1,0 +1,168 @@
+import ArgumentParser
+import Micrograd
+import MicrogradGraph
+import MicrogradService
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// `micrograd eval`: the service's evaluation, offline. Same decoder, evaluator and encoders as POST /evaluate.
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Evaluate a graph request (a file, or stdin) or an expression, and print it with its gradients.",
+        discussion: """
+            Examples:
+              micrograd eval graph.json
+              echo '{"expression": "a*b + c", "values": {"a": 2, "b": -3, "c": 10}}' | micrograd eval
+              micrograd eval --expression 'tanh(x*w + b)' --set x=2 --set w=-3 --set b=6.88 --format dot
+            Exit status: 0 on success, 1 when the input is invalid (the problem is printed on stderr).
+            """)
+
+    @Argument(help: "A graph-form or expression-form JSON request; '-' or nothing reads stdin.")
+    var file: String?
+
+    @Option(name: .shortAndLong, help: "An infix expression, e.g. 'tanh(x1*w1 + x2*w2 + b)' (instead of a file).")
+    var expression: String?
+
+    @Option(help: "The expression's variables as a JSON object, e.g. '{\"x\": 2}'.")
+    var values: String?
+
+    @Option(name: .customLong("set"), help: "One variable of the expression, name=value (repeatable).")
+    var assignments: [String] = []
+
+    @Option(name: .shortAndLong, help: "Output: json, dot, jgf or svg.")
+    var format: String = "json"
+
+    @Option(help: "Most nodes in the graph.")
+    var maxNodes: Int = 1_000_000
+
+    func validate() throws {
+        guard GraphFormat(rawValue: format) != nil else {
+            throw ValidationError("--format must be json, dot, jgf or svg (got '\(format)').")
+        }
+        if expression == nil, values != nil || !assignments.isEmpty {
+            throw ValidationError("--values and --set go with --expression.")
+        }
+        if expression != nil, file != nil {
+            throw ValidationError("Give either a file or --expression, not both.")
+        }
+    }
+
+    func run() throws {
+        let body = try expression.map { try expressionRequest($0) } ?? readInput()
+        let limits = GraphLimits(maxNodes: maxNodes)
+        do {
+            let spec = try GraphRequestDecoder.decode(body, limits: limits)
+            let graph = GraphEvaluator.evaluate(spec, on: Tape.current)
+            let output: [UInt8]
+            switch GraphFormat(rawValue: format)! {
+            case .json: output = GraphEncoder.json(graph, graphID: "local")
+            case .jgf: output = GraphEncoder.jgf(graph, graphID: "local")
+            case .dot: output = GraphEncoder.dot(graph)
+            case .svg:
+                switch SVGRenderer().render(dot: GraphEncoder.dot(graph)) {
+                case .success(let svg): output = svg
+                case .failure(let failure): throw CLIError("cannot draw SVG: \(failure)")
+                }
+            }
+            writeAll(output + (output.last == UInt8(ascii: "\n") ? [] : [UInt8(ascii: "\n")]), to: 1)
+        } catch let problem as Problem {
+            var message = "micrograd: \(problem.title.lowercased()): \(problem.detail)"
+            if let pointer = problem.pointer { message += " (at \(pointer.isEmpty ? "the whole request" : pointer)" }
+            if let column = problem.column { message += problem.pointer == nil ? " (column \(column)" : ", column \(column)" }
+            if problem.pointer != nil || problem.column != nil { message += ")" }
+            writeAll(Array((message + "\n").utf8), to: 2)
+            throw ExitCode(1)
+        }
+    }
+
+    /// Builds the expression-form request, so `--expression` takes exactly the service's path.
+    func expressionRequest(_ source: String) throws -> [UInt8] {
+        var members: [String] = []
+        if let values {
+            let trimmed = values.trimmingCharacters(in: " \n\t")
+            guard trimmed.hasPrefix("{"), trimmed.hasSuffix("}") else {
+                throw ValidationError("--values must be a JSON object, e.g. '{\"x\": 2}'.")
+            }
+            let inner = trimmed.dropFirst().dropLast().trimmingCharacters(in: " \n\t")
+            if !inner.isEmpty { members.append(inner) }
+        }
+        for assignment in assignments {
+            let parts = assignment.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, let value = Double(parts[1]), value.isFinite else {
+                throw ValidationError("--set takes name=number, got '\(assignment)'.")
+            }
+            members.append("\(jsonString(String(parts[0]))): \(value)")
+        }
+        let request = "{\"expression\": \(jsonString(source)), \"values\": {\(members.joined(separator: ", "))}}"
+        return Array(request.utf8)
+    }
+
+    func readInput() throws -> [UInt8] {
+        guard let file, file != "-" else { return try readAll(from: 0, name: "stdin") }
+        let fd = open(file, O_RDONLY)
+        guard fd >= 0 else { throw CLIError("cannot open \(file): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        return try readAll(from: fd, name: file)
+    }
+}
+
+struct CLIError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+func readAll(from fd: Int32, name: String) throws -> [UInt8] {
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 1 << 16)
+    while true {
+        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
+        if n > 0 {
+            bytes.append(contentsOf: chunk[0..<n])
+        } else if n == 0 {
+            return bytes
+        } else if errno != EINTR {
+            throw CLIError("cannot read \(name): \(String(cString: strerror(errno)))")
+        }
+    }
+}
+
+func writeAll(_ bytes: [UInt8], to fd: Int32) {
+    var written = 0
+    while written < bytes.count {
+        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, $0.count - written) }
+        if n > 0 { written += n } else if errno != EINTR { return }
+    }
+}
+
+/// A JSON string literal for `text` (RFC 8259 escaping).
+func jsonString(_ text: String) -> String {
+    var out = "\""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        case _ where scalar.value < 0x20:
+            let hex = String(scalar.value, radix: 16)
+            out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+        default: out.unicodeScalars.append(scalar)
+        }
+    }
+    return out + "\""
+}
+
+extension StringProtocol {
+    func trimmingCharacters(in set: String) -> String {
+        var slice = Substring(self)
+        while let first = slice.first, set.contains(first) { slice = slice.dropFirst() }
+        while let last = slice.last, set.contains(last) { slice = slice.dropLast() }
+        return String(slice)
+    }
+}

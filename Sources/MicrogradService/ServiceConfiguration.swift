@@ -1,0 +1,26 @@
+import HTTPServer
+import MicrogradGraph
+
+/// Everything a running service is told: the HTTP server's settings and the graph API's own limits.
+public struct ServiceConfiguration: Sendable {
+    public var server: ServerConfiguration
+    public var graphLimits: GraphLimits
+    public var store: GraphStore.Limits
+    /// Off: `GET /graph.*` without `?id=` serves the most recent graph. On: only by id.
+    public var isPrivate: Bool
+    public var svg: SVGRenderer.Configuration
+
+    public init(
+        server: ServerConfiguration = ServerConfiguration(),
+        graphLimits: GraphLimits = GraphLimits(),
+        store: GraphStore.Limits = GraphStore.Limits(),
+        isPrivate: Bool = false,
+        svg: SVGRenderer.Configuration = SVGRenderer.Configuration()
+    ) {
+        self.server = server
+        self.graphLimits = graphLimits
+        self.store = store
+        self.isPrivate = isPrivate
+        self.svg = svg
+    }
+}

@@ -1,0 +1,74 @@
+import Foundation
+import HTTPServer
+import HTTPTesting
+import Logging
+import MicrogradService
+
+/// Runs `body` against a real service on 127.0.0.1 and a free port; always stops it.
+func withService<R>(
+    _ configuration: ServiceConfiguration = ServiceConfiguration(),
+    _ body: (_ port: Int, _ service: GraphService) throws -> R
+) throws -> R {
+    var configuration = configuration
+    configuration.server.host = "127.0.0.1"
+    configuration.server.port = 0
+    configuration.server.threads = 2
+    let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+    let service = GraphService(configuration: configuration, logger: logger)
+    let server = HTTPServer(
+        configuration: configuration.server, logger: logger,
+        handler: { service.respond(to: $0) }, errorResponder: GraphService.errorResponse)
+    try server.start()
+    defer { server.shutdown(gracePeriod: .seconds(2)) }
+    return try body(server.port, service)
+}
+
+/// One request on a fresh connection.
+func send(
+    _ port: Int, _ method: String, _ target: String, headers: [(String, String)] = [], body: String = ""
+) throws -> RawResponse {
+    try TestConnection(port: port).request(method, target, headers: headers, body: Array(body.utf8))
+}
+
+func postJSON(_ port: Int, _ target: String = "/evaluate", _ body: String, headers: [(String, String)] = [])
+    throws -> RawResponse
+{
+    try send(port, "POST", target, headers: [("Content-Type", "application/json")] + headers, body: body)
+}
+
+/// The response body as a JSON object (Foundation is fine here: tests are not the hot path).
+func jsonObject(_ response: RawResponse) throws -> [String: Any] {
+    guard let object = try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any] else {
+        throw TestFailure("not a JSON object: \(response.text.prefix(200))")
+    }
+    return object
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Node `id`'s entry in an evaluate response.
+func node(_ id: String, in object: [String: Any]) -> [String: Any]? {
+    (object["nodes"] as? [[String: Any]])?.first { $0["id"] as? String == id }
+}
+
+let seedRequest = """
+    {"nodes": [
+       {"id": "a", "value": 2.0, "label": "a"},
+       {"id": "b", "value": -3.0},
+       {"id": "c", "value": 10.0},
+       {"id": "e", "op": "mul", "inputs": ["a", "b"]},
+       {"id": "d", "op": "add", "inputs": ["e", "c"]},
+       {"id": "p", "op": "pow", "inputs": ["d"], "exponent": 2}],
+     "output": "d"}
+    """
+
+let neuronRequest = """
+    {"expression": "tanh(x1*w1 + x2*w2 + b)", "values": {"x1": 2, "w1": -3, "x2": 0, "w2": 1, "b": 6.881373587019543}}
+    """
+
+/// The repository's root, found from this file's path (tests read openapi.yaml and README.md from it).
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()

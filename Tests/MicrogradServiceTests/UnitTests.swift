@@ -1,0 +1,105 @@
+import Foundation
+import MicrogradGraph
+import Testing
+
+@testable import MicrogradService
+
+@Suite("Graph store")
+struct GraphStoreTests {
+    func graph(nodes: Int) -> EvaluatedGraph {
+        var spec = GraphSpec()
+        for i in 0..<nodes { spec.append(id: "n\(i)", op: .leaf, value: Double(i)) }
+        spec.output = Int32(nodes - 1)
+        return EvaluatedGraph(spec: spec, data: spec.values, grad: Array(repeating: 0, count: nodes))
+    }
+
+    @Test func evictsTheLeastRecentlyUsedByCount() {
+        let store = GraphStore(limits: .init(maxGraphs: 2, maxBytes: 1 << 30))
+        store.insert(graph(nodes: 1), id: "one")
+        store.insert(graph(nodes: 2), id: "two")
+        _ = store.graph(id: "one")  // "two" is now the least recently used
+        store.insert(graph(nodes: 3), id: "three")
+        #expect(store.graph(id: "two") == nil)
+        #expect(store.graph(id: "one") != nil && store.graph(id: "three") != nil)
+        #expect(store.count == 2)
+    }
+
+    @Test func evictsByBytesAndRefusesWhatCanNeverFit() {
+        let size = GraphStore.estimatedBytes(of: graph(nodes: 100))
+        let store = GraphStore(limits: .init(maxGraphs: 100, maxBytes: size * 2 + size / 2))
+        for i in 0..<5 { #expect(store.insert(graph(nodes: 100), id: "g\(i)")) }
+        #expect(store.count == 2 && store.totalBytes <= size * 2 + size / 2)
+        #expect(store.graph(id: "g4") != nil && store.graph(id: "g0") == nil)
+        #expect(!store.insert(graph(nodes: 10_000), id: "huge"))
+        #expect(store.graph(id: "huge") == nil)
+    }
+
+    @Test func mostRecentUnlessPrivate() {
+        let open = GraphStore()
+        open.insert(graph(nodes: 1), id: "a")
+        open.insert(graph(nodes: 1), id: "b")
+        #expect(open.graph(id: nil)?.id == "b")
+        let closed = GraphStore(remembersMostRecent: false)
+        closed.insert(graph(nodes: 1), id: "a")
+        #expect(closed.graph(id: nil) == nil && closed.graph(id: "a")?.id == "a")
+    }
+
+    @Test func idsAreUnguessableHex() {
+        let ids = (0..<1000).map { _ in GraphStore.makeID() }
+        #expect(Set(ids).count == 1000)
+        #expect(ids.allSatisfy { $0.count == 32 && $0.allSatisfy { $0.isHexDigit && !$0.isUppercase } })
+    }
+}
+
+@Suite("Content negotiation")
+struct NegotiationTests {
+    @Test(arguments: [
+        (nil as String?, nil as String?, GraphFormat.json as GraphFormat?),
+        ("dot", "application/json", .dot),
+        (nil, "text/vnd.graphviz", .dot),
+        (nil, "application/json;q=0.5, image/svg+xml", .svg),
+        (nil, "image/svg+xml;q=0.1, application/vnd.jgf+json;q=0.2", .jgf),
+        (nil, "text/html", nil),
+        (nil, "text/html, */*;q=0.1", .json),
+        (nil, "application/json;q=0", nil),
+        ("xml", nil, nil),
+    ])
+    func chooses(format: String?, accept: String?, expected: GraphFormat?) {
+        #expect(GraphFormat.negotiate(formatParameter: format, accept: accept, default: .json, allowed: GraphFormat.allCases)
+            == expected)
+    }
+}
+
+@Suite("SVG renderer")
+struct SVGRendererTests {
+    @Test func rendersWithDot() throws {
+        let svg = try SVGRenderer().render(dot: Array("digraph { a -> b }".utf8)).get()
+        #expect(String(decoding: svg, as: UTF8.self).contains("<svg"))
+    }
+
+    @Test func reportsAMissingRendererAndAFailingOne() {
+        let missing = SVGRenderer(configuration: .init(dotPath: "/nonexistent/dot")).render(dot: Array("digraph {}".utf8))
+        guard case .failure(.unavailable) = missing else { Issue.record("expected unavailable, got \(missing)"); return }
+        let broken = SVGRenderer().render(dot: Array("this is not dot".utf8))
+        guard case .failure(.failed) = broken else { Issue.record("expected failed, got \(broken)"); return }
+    }
+
+    @Test func killsARendererThatTakesTooLong() throws {
+        let script = "/tmp/micrograd-slow-dot-\(getpid()).sh"
+        try "#!/bin/sh\nsleep 30\n".write(toFile: script, atomically: true, encoding: .utf8)
+        chmod(script, 0o755)
+        defer { unlink(script) }
+        let renderer = SVGRenderer(configuration: .init(dotPath: script, timeout: .milliseconds(300)))
+        var result: Result<[UInt8], SVGRenderer.Failure> = .failure(.unavailable("not run"))
+        var started = ContinuousClock.now
+        // A child spawned meanwhile by another test may briefly hold the new script's write descriptor (ETXTBSY).
+        for _ in 0..<50 {
+            started = ContinuousClock.now
+            result = renderer.render(dot: Array("digraph {}".utf8))
+            guard case .failure(.unavailable(let why)) = result, why.contains("busy") else { break }
+            usleep(20_000)
+        }
+        #expect(result == .failure(.timedOut))
+        #expect(started.duration(to: .now) < .seconds(10))
+    }
+}
