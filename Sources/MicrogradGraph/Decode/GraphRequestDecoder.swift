@@ -356,7 +356,7 @@ private struct GraphRequestReader {
         }
         let bytes = try s.readString()
         if bytes.count > limits.maxIDBytes {
-            record(.tooLarge("an id is \(bytes.count) bytes; the limit is \(limits.maxIDBytes)", pointer: context.pointer))
+            record(.invalidGraph("an id is \(bytes.count) bytes; the limit is \(limits.maxIDBytes)", pointer: context.pointer))
             return
         }
         queueID(bytes, node: i, input: -1)
@@ -410,7 +410,7 @@ private struct GraphRequestReader {
         } else if c == UInt8(ascii: "\"") {
             let bytes = try s.readString()
             if bytes.count > limits.maxIDBytes {
-                record(.tooLarge("a label is \(bytes.count) bytes; the limit is \(limits.maxIDBytes)", pointer: context.pointer))
+                record(.invalidGraph("a label is \(bytes.count) bytes; the limit is \(limits.maxIDBytes)", pointer: context.pointer))
                 return nil
             }
             return String(decoding: bytes, as: UTF8.self)
