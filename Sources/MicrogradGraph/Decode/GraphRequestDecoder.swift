@@ -63,17 +63,18 @@ private struct GraphRequestReader {
     // Ids, interned by bytes. Per symbol: the request node that defines it (-1 while only referenced),
     // and its first reference (for an "unknown id" pointer).
     var ids: IDTable
-    var definedAt: [Int32] = []
-    var firstUseNode: [Int32] = []
-    var firstUseInput: [Int32] = []
+    var definedAt: Column<Int32>
+    var firstUseNode: Column<Int32>
+    var firstUseInput: Column<Int32>
 
     // Request nodes, in request order. Inputs are refs: a symbol (>= 0), a constant `-(k + 2)`, or -1 (none).
-    var nodeSymbol: [Int32] = []
-    var nodeOp: [Op] = []
-    var nodeValue: [Double] = []
-    var nodeLabel: [String?] = []
-    var nodeIn0: [Int32] = []
-    var nodeIn1: [Int32] = []
+    var nodeSymbol: Column<Int32>
+    var nodeOp: Column<UInt8>  // Op raw values
+    var nodeValue: Column<Double>
+    var nodeIn0: Column<Int32>
+    var nodeIn1: Column<Int32>
+    /// Labels are rare: stored by node index only when present.
+    var nodeLabel: [Int32: String] = [:]
     var constants: [Double] = []
 
     // Top-level members.
@@ -88,15 +89,17 @@ private struct GraphRequestReader {
         // A node costs at least ~12 bytes of JSON; reserve for a dense request without over-reserving for a sparse one.
         let estimate = min(count / 48 + 16, limits.maxNodes + 16)
         ids = IDTable(expectedCount: estimate)
-        definedAt.reserveCapacity(estimate); firstUseNode.reserveCapacity(estimate); firstUseInput.reserveCapacity(estimate)
-        nodeSymbol.reserveCapacity(estimate); nodeOp.reserveCapacity(estimate); nodeValue.reserveCapacity(estimate)
-        nodeLabel.reserveCapacity(estimate); nodeIn0.reserveCapacity(estimate); nodeIn1.reserveCapacity(estimate)
+        definedAt = Column(capacity: estimate); firstUseNode = Column(capacity: estimate); firstUseInput = Column(capacity: estimate)
+        nodeSymbol = Column(capacity: estimate); nodeOp = Column(capacity: estimate); nodeValue = Column(capacity: estimate)
+        nodeIn0 = Column(capacity: estimate); nodeIn1 = Column(capacity: estimate)
     }
 
     mutating func release() {
         s.release()
         ids.release()
         pending.release()
+        definedAt.release(); firstUseNode.release(); firstUseInput.release()
+        nodeSymbol.release(); nodeOp.release(); nodeValue.release(); nodeIn0.release(); nodeIn1.release()
     }
 
     /// Keeps the first problem (only error paths call this, so building the Problem eagerly costs nothing).
@@ -279,7 +282,7 @@ private struct GraphRequestReader {
         var inputCount = 0
         var seen: Seen = []
         // Placeholders first: the id and inputs are filled in when the batch of pending ids is interned.
-        nodeSymbol.append(-1); nodeOp.append(.leaf); nodeValue.append(0); nodeLabel.append(nil)
+        nodeSymbol.append(-1); nodeOp.append(Op.leaf.rawValue); nodeValue.append(0)
         nodeIn0.append(-1); nodeIn1.append(-1)
         guard try s.peek() == UInt8(ascii: "{") else {
             record(.invalidRequest("a node must be an object", pointer: context.pointer))
@@ -330,8 +333,8 @@ private struct GraphRequestReader {
             record(.invalidRequest("a node needs an \"id\" (a string)", pointer: context.pointer))
         }
         nodeValue[i] = value ?? exponent ?? 0
-        nodeLabel[i] = label
-        nodeOp[i] = resolveOp(i, opName, seen: seen, inputCount: inputCount)
+        if let label { nodeLabel[Int32(i)] = label }
+        nodeOp[i] = resolveOp(i, opName, seen: seen, inputCount: inputCount).rawValue
         if nodeOp.count + constants.count > limits.maxNodes {
             record(.invalidGraph("the graph has more than \(limits.maxNodes) nodes (node cap), counting constant inputs",
                                  pointer: context.pointer))
@@ -599,14 +602,13 @@ private struct GraphRequestReader {
         let total = userCount + constants.count
         var lhs = [Int32](repeating: -1, count: total)
         var rhs = [Int32](repeating: -1, count: total)
-        definedAt.withUnsafeBufferPointer { defined in
-            @inline(__always) func node(_ ref: Int32) -> Int32 {
-                ref >= 0 ? defined[Int(ref)] : ref == -1 ? -1 : Int32(userCount) + (-ref - 2)
-            }
-            for i in 0..<userCount {
-                lhs[i] = node(nodeIn0[i])
-                rhs[i] = node(nodeIn1[i])
-            }
+        let defined = definedAt
+        @inline(__always) func node(_ ref: Int32) -> Int32 {
+            ref >= 0 ? defined[Int(ref)] : ref == -1 ? -1 : Int32(userCount) + (-ref - 2)
+        }
+        for i in 0..<userCount {
+            lhs[i] = node(nodeIn0[i])
+            rhs[i] = node(nodeIn1[i])
         }
         let order: [Int32]
         switch TopologicalOrder.sort(lhs: lhs, rhs: rhs) {
@@ -623,7 +625,8 @@ private struct GraphRequestReader {
             let n = Int(n32)
             if n < userCount {
                 let l = lhs[n], r = rhs[n]
-                spec.append(id: ids.string(nodeSymbol[n]), label: nodeLabel[n], op: nodeOp[n],
+                spec.append(id: ids.string(nodeSymbol[n]), label: nodeLabel.isEmpty ? nil : nodeLabel[Int32(n)],
+                            op: Op(rawValue: nodeOp[n])!,
                             lhs: l < 0 ? -1 : position[Int(l)], rhs: r < 0 ? -1 : position[Int(r)],
                             value: nodeValue[n])
             } else {

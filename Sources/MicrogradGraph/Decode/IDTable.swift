@@ -6,9 +6,9 @@ struct IDTable {
     private var slots: UnsafeMutablePointer<Int32>  // symbol + 1, 0 = empty
     private var mask: Int
     private(set) var count = 0
-    private var hashes: [UInt32] = []
-    private var starts: [Int32] = []
-    private var lengths: [Int32] = []
+    private var hashes: Column<UInt32>
+    private var starts: Column<Int32>
+    private var lengths: Column<Int32>
     private var arena: UnsafeMutablePointer<UInt8>
     private var arenaCount = 0
     private var arenaCapacity: Int
@@ -21,14 +21,15 @@ struct IDTable {
         mask = capacity - 1
         arenaCapacity = max(64, expectedCount * 8)
         arena = .allocate(capacity: arenaCapacity)
-        hashes.reserveCapacity(expectedCount)
-        starts.reserveCapacity(expectedCount)
-        lengths.reserveCapacity(expectedCount)
+        hashes = Column(capacity: expectedCount)
+        starts = Column(capacity: expectedCount)
+        lengths = Column(capacity: expectedCount)
     }
 
     mutating func release() {
         slots.deallocate()
         arena.deallocate()
+        hashes.release(); starts.release(); lengths.release()
     }
 
     /// The symbol for `key`, or -1.
