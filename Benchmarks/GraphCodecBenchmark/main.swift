@@ -54,12 +54,37 @@ if args.count > 3 && args[3] == "decode-only" {  // for profiling the decoder al
     for _ in 0..<repeats { _ = try! GraphRequestDecoder.decode(body, limits: GraphLimits()) }
     exit(0)
 }
+if args.count > 3 && args[3] == "encode-only" {
+    let g = GraphEvaluator.evaluate(try! GraphRequestDecoder.decode(body, limits: GraphLimits()), on: Tape())
+    for _ in 0..<repeats { _ = GraphEncoder.json(g, graphID: "benchmark") }
+    exit(0)
+}
+if args.count > 3 && args[3] == "evaluate-only" {
+    let spec = try! GraphRequestDecoder.decode(body, limits: GraphLimits())
+    let tape = Tape(capacity: spec.count)
+    for _ in 0..<repeats { _ = GraphEvaluator.evaluate(spec, on: tape) }
+    exit(0)
+}
 let tape = Tape(capacity: nodes + 8)
 var spec = GraphSpec()
 var graph: EvaluatedGraph?
 var out: [UInt8] = []
-var decodeTimes: [Double] = [], evalTimes: [Double] = [], encodeTimes: [Double] = []
+var decodeTimes: [Double] = [], evalTimes: [Double] = [], encodeTimes: [Double] = [], engineTimes: [Double] = []
+var engineOutput = 0.0
 for _ in 0..<repeats {
+    // The engine alone on the same chain (leaf/apply/backward, no spec, no copying out): the floor for evaluate.
+    engineTimes.append(seconds {
+        tape.removeAll(keepingCapacity: true)
+        var x = tape.leaf(spec.count > 0 ? spec.values[0] : 0.5)
+        var i = 1
+        while i + 3 < max(spec.count, 1) {
+            let w = tape.leaf(spec.values[i]), b = tape.leaf(spec.values[i + 1])
+            x = tape.apply(.add, tape.apply(.mul, x, w), b)
+            i += 4
+        }
+        tape.backward(from: x)
+        engineOutput = tape.data(x)
+    })
     decodeTimes.append(seconds { spec = try! GraphRequestDecoder.decode(body, limits: GraphLimits()) })
     evalTimes.append(seconds { graph = GraphEvaluator.evaluate(spec, on: tape) })
     encodeTimes.append(seconds { out = GraphEncoder.json(graph!, graphID: "benchmark") })
@@ -69,5 +94,7 @@ let d = median(decodeTimes), e = median(evalTimes), w = median(encodeTimes)
 print("graph codec, \(spec.count) nodes, \(String(format: "%.2f", inMB)) MB in, \(String(format: "%.2f", outMB)) MB out, median of \(repeats), thread CPU time")
 print(String(format: "decode   %7.2f ms  %7.1f MB/s  %6.1f ns/node", d * 1e3, inMB / d, d * 1e9 / Double(spec.count)))
 print(String(format: "evaluate %7.2f ms  %7.1f MB/s  %6.1f ns/node (forward + backward + copy out)", e * 1e3, inMB / e, e * 1e9 / Double(spec.count)))
+let engine = median(Array(engineTimes.dropFirst()))  // the first run has no decoded spec yet
+print(String(format: "engine   %7.2f ms                 %6.1f ns/node (Tape alone, same chain; output %@)", engine * 1e3, engine * 1e9 / Double(spec.count), "\(engineOutput)"))
 print(String(format: "encode   %7.2f ms  %7.1f MB/s  %6.1f ns/node", w * 1e3, outMB / w, w * 1e9 / Double(spec.count)))
 print(String(format: "total    %7.2f ms  (output value %@)", (d + e + w) * 1e3, "\(graph!.outputValue)"))
