@@ -98,3 +98,22 @@ let engine = median(Array(engineTimes.dropFirst()))  // the first run has no dec
 print(String(format: "engine   %7.2f ms                 %6.1f ns/node (Tape alone, same chain; output %@)", engine * 1e3, engine * 1e9 / Double(spec.count), "\(engineOutput)"))
 print(String(format: "encode   %7.2f ms  %7.1f MB/s  %6.1f ns/node", w * 1e3, outMB / w, w * 1e9 / Double(spec.count)))
 print(String(format: "total    %7.2f ms  (output value %@)", (d + e + w) * 1e3, "\(graph!.outputValue)"))
+
+// The small request of issue 5's second target: issue 4's seed graph (a*b + c and a pow), whole codec path.
+let seed = Array("""
+    {"nodes": [{"id": "a", "value": 2.0, "label": "a"}, {"id": "b", "value": -3.0}, {"id": "c", "value": 10.0},
+     {"id": "e", "op": "mul", "inputs": ["a", "b"]}, {"id": "d", "op": "add", "inputs": ["e", "c"]}], "output": "d"}
+    """.utf8)
+let smallRounds = 20_000
+var smallTimes: [Double] = []
+var smallBytes = 0
+for _ in 0..<max(repeats, 3) {
+    smallTimes.append(seconds {
+        for _ in 0..<smallRounds {
+            let g = GraphEvaluator.evaluate(try! GraphRequestDecoder.decode(seed, limits: GraphLimits()), on: tape)
+            smallBytes = GraphEncoder.json(g, graphID: "0123456789abcdef").count
+        }
+    })
+}
+print(String(format: "small    %7.2f us per request (%d bytes in, %d out: decode + evaluate + encode)",
+             median(smallTimes) * 1e6 / Double(smallRounds), seed.count, smallBytes))
