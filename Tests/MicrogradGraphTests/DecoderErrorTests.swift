@@ -38,6 +38,7 @@ import Testing
         Case(name: "missing id", body: #"{"nodes":[{"value":1}]}"#, status: 400, type: "invalid-request", pointer: "/nodes/0"),
         Case(name: "id not a string", body: #"{"nodes":[{"id":1,"value":1}]}"#, status: 400, type: "invalid-request", pointer: "/nodes/0/id"),
         Case(name: "value not a number", body: #"{"nodes":[{"id":"a","value":"abc"}]}"#, status: 400, type: "invalid-request", pointer: "/nodes/0/value"),
+        Case(name: "label null", body: #"{"nodes":[{"id":"a","value":1,"label":null}]}"#, status: 400, type: "invalid-request", pointer: "/nodes/0/label"),
         Case(name: "value null", body: #"{"nodes":[{"id":"a","value":null}]}"#, status: 400, type: "invalid-request", pointer: "/nodes/0/value"),
         Case(name: "number out of range", body: #"{"nodes":[{"id":"a","value":1e400}]}"#, status: 400, type: "invalid-request", pointer: "/nodes/0/value"),
         Case(name: "negative number out of range", body: #"{"nodes":[{"id":"a","value":-17976931348623159e292}]}"#, status: 400, type: "invalid-request", pointer: "/nodes/0/value"),
@@ -70,6 +71,7 @@ import Testing
         Case(name: "two-node cycle", body: #"{"nodes":[{"id":"x","op":"neg","inputs":["y"]},{"id":"y","op":"exp","inputs":["x"]}]}"#, status: 422, type: "invalid-graph", pointer: "/nodes/1/inputs/0"),
         Case(name: "node cap", body: #"{"nodes":[\#(leafA),{"id":"b","value":1},{"id":"c","value":1}]}"#, status: 422, type: "invalid-graph", pointer: "/nodes/2", maxNodes: 2),
         Case(name: "node cap counts constants", body: #"{"nodes":[\#(leafA),{"id":"b","op":"add","inputs":["a",1]}]}"#, status: 422, type: "invalid-graph", pointer: "/nodes/1/inputs/1", maxNodes: 2),
+        Case(name: "empty id", body: #"{"nodes":[{"id":"","value":1}]}"#, status: 422, type: "invalid-graph", pointer: "/nodes/0/id"),
         Case(name: "id too long", body: #"{"nodes":[{"id":"\#(String(repeating: "x", count: 1025))","value":1}]}"#, status: 422, type: "invalid-graph", pointer: "/nodes/0/id"),
         // 413
         Case(name: "expression too long", body: #"{"expression":"\#(String(repeating: "x", count: (1 << 20) + 1))"}"#, status: 413, type: "too-large", pointer: "/expression"),

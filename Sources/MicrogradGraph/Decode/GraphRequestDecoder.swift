@@ -358,8 +358,9 @@ private struct GraphRequestReader {
             return try s.skipValue()
         }
         let bytes = try s.readString()
-        if bytes.count > limits.maxIDBytes {
-            record(.invalidGraph("an id is \(bytes.count) bytes; the limit is \(limits.maxIDBytes)", pointer: context.pointer))
+        if bytes.count > limits.maxIDBytes || bytes.isEmpty {
+            let detail = bytes.isEmpty ? "an id must not be empty" : "an id is \(bytes.count) bytes; the limit is \(limits.maxIDBytes)"
+            record(.invalidGraph(detail, pointer: context.pointer))
             return
         }
         queueID(bytes, node: i, input: -1)
@@ -407,10 +408,7 @@ private struct GraphRequestReader {
     }
 
     mutating func readLabel() throws(ScanError) -> String? {
-        let c = try s.peek()
-        if c == UInt8(ascii: "n") {
-            if try s.readLiteral() == 2 { return nil }  // null: no label
-        } else if c == UInt8(ascii: "\"") {
+        if try s.peek() == UInt8(ascii: "\"") {
             let bytes = try s.readString()
             if bytes.count > limits.maxIDBytes {
                 record(.invalidGraph("a label is \(bytes.count) bytes; the limit is \(limits.maxIDBytes)", pointer: context.pointer))
