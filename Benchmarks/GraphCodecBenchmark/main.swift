@@ -54,6 +54,11 @@ if args.count > 3 && args[3] == "decode-only" {  // for profiling the decoder al
     for _ in 0..<repeats { _ = try! GraphRequestDecoder.decode(body, limits: GraphLimits()) }
     exit(0)
 }
+if args.count > 3 && args[3] == "small-decode-only" {  // for callgrind: instruction counts are stable on a busy machine
+    let seed = Array(#"{"nodes": [{"id": "a", "value": 2.0, "label": "a"}, {"id": "b", "value": -3.0}, {"id": "c", "value": 10.0}, {"id": "e", "op": "mul", "inputs": ["a", "b"]}, {"id": "d", "op": "add", "inputs": ["e", "c"]}], "output": "d"}"#.utf8)
+    for _ in 0..<repeats { _ = try! GraphRequestDecoder.decode(seed, limits: GraphLimits()) }
+    exit(0)
+}
 if args.count > 3 && args[3] == "encode-only" {
     let g = GraphEvaluator.evaluate(try! GraphRequestDecoder.decode(body, limits: GraphLimits()), on: Tape())
     for _ in 0..<repeats { _ = GraphEncoder.json(g, graphID: "benchmark") }
@@ -115,5 +120,11 @@ for _ in 0..<max(repeats, 3) {
         }
     })
 }
-print(String(format: "small    %7.2f us per request (%d bytes in, %d out: decode + evaluate + encode)",
-             median(smallTimes) * 1e6 / Double(smallRounds), seed.count, smallBytes))
+let smallSpec = try! GraphRequestDecoder.decode(seed, limits: GraphLimits())
+let smallGraph = GraphEvaluator.evaluate(smallSpec, on: tape)
+let smallDecode = median((0..<max(repeats, 3)).map { _ in seconds { for _ in 0..<smallRounds { _ = try! GraphRequestDecoder.decode(seed, limits: GraphLimits()) } } })
+let smallEvaluate = median((0..<max(repeats, 3)).map { _ in seconds { for _ in 0..<smallRounds { _ = GraphEvaluator.evaluate(smallSpec, on: tape) } } })
+let smallEncode = median((0..<max(repeats, 3)).map { _ in seconds { for _ in 0..<smallRounds { _ = GraphEncoder.json(smallGraph, graphID: "0123456789abcdef") } } })
+print(String(format: "small    %7.2f us per request (%d bytes in, %d out): decode %.2f, evaluate %.2f, encode %.2f us",
+             median(smallTimes) * 1e6 / Double(smallRounds), seed.count, smallBytes,
+             smallDecode * 1e6 / Double(smallRounds), smallEvaluate * 1e6 / Double(smallRounds), smallEncode * 1e6 / Double(smallRounds)))

@@ -608,30 +608,39 @@ private struct GraphRequestReader {
             lhs[i] = node(nodeIn0[i])
             rhs[i] = node(nodeIn1[i])
         }
-        let order: [Int32]
+        let order: [Int32]?
         switch TopologicalOrder.sort(lhs: lhs, rhs: rhs) {
         case .success(let o): order = o
         case .failure(let cycle): throw cycleProblem(cycle)
         }
 
-        var position = [Int32](repeating: 0, count: total)
-        for (p, n) in order.enumerated() { position[Int(n)] = Int32(p) }
+        // Whole columns at once (one allocation each); an already-sorted request needs no remapping.
         let constantIDs = generatedConstantIDs()
-        var spec = GraphSpec()
-        spec.reserveCapacity(total)
-        for n32 in order {
-            let n = Int(n32)
-            if n < userCount {
-                let l = lhs[n], r = rhs[n]
-                spec.append(id: ids.string(nodeSymbol[n]), label: nodeLabel.isEmpty ? nil : nodeLabel[Int32(n)],
-                            op: Op(rawValue: nodeOp[n])!,
-                            lhs: l < 0 ? -1 : position[Int(l)], rhs: r < 0 ? -1 : position[Int(r)],
-                            value: nodeValue[n])
-            } else {
-                spec.append(id: constantIDs[n - userCount], op: .leaf, value: constants[n - userCount], isConstant: true)
-            }
+        let labels = nodeLabel
+        let opCodes = nodeOp, symbols = nodeSymbol, nodeValues = nodeValue
+        let table = ids
+        let constantValues = constants
+        func column<T>(_ f: (Int) -> T) -> [T] {
+            guard let order else { return (0..<total).map(f) }
+            return order.map { f(Int($0)) }
         }
-        spec.output = position[Int(outputNode)]
+        var spec = GraphSpec()
+        spec.ids = column { n in n < userCount ? table.string(symbols[n]) : constantIDs[n - userCount] }
+        spec.labels = labels.isEmpty ? [String?](repeating: nil, count: total) : column { labels[Int32($0)] }
+        spec.ops = column { n in n < userCount ? Op(rawValue: opCodes[n])! : .leaf }
+        spec.values = column { n in n < userCount ? nodeValues[n] : constantValues[n - userCount] }
+        spec.isConstant = column { $0 >= userCount }
+        if let order {
+            var position = [Int32](repeating: 0, count: total)
+            for (p, n) in order.enumerated() { position[Int(n)] = Int32(p) }
+            spec.lhs = order.map { let l = lhs[Int($0)]; return l < 0 ? -1 : position[Int(l)] }
+            spec.rhs = order.map { let r = rhs[Int($0)]; return r < 0 ? -1 : position[Int(r)] }
+            spec.output = position[Int(outputNode)]
+        } else {
+            spec.lhs = lhs
+            spec.rhs = rhs
+            spec.output = outputNode
+        }
         return spec
     }
 
@@ -675,14 +684,15 @@ extension UnsafeBufferPointer<UInt8> {
     }
 }
 
-/// A small fixed batch of id occurrences waiting to be interned (raw buffers, allocated once per request).
+/// A small fixed batch of id occurrences waiting to be interned (one raw allocation per request).
 struct PendingIDs {
     static let capacity = 32
-    let key = UnsafeMutablePointer<UnsafePointer<UInt8>>.allocate(capacity: capacity)
-    let length = UnsafeMutablePointer<Int32>.allocate(capacity: capacity)
-    let hash = UnsafeMutablePointer<UInt32>.allocate(capacity: capacity)
-    let node = UnsafeMutablePointer<Int32>.allocate(capacity: capacity)
-    let input = UnsafeMutablePointer<Int32>.allocate(capacity: capacity)
+    private let block = UnsafeMutableRawPointer.allocate(byteCount: capacity * 24, alignment: 8)
+    var key: UnsafeMutablePointer<UnsafePointer<UInt8>> { block.assumingMemoryBound(to: UnsafePointer<UInt8>.self) }
+    var length: UnsafeMutablePointer<Int32> { (block + Self.capacity * 8).assumingMemoryBound(to: Int32.self) }
+    var hash: UnsafeMutablePointer<UInt32> { (block + Self.capacity * 12).assumingMemoryBound(to: UInt32.self) }
+    var node: UnsafeMutablePointer<Int32> { (block + Self.capacity * 16).assumingMemoryBound(to: Int32.self) }
+    var input: UnsafeMutablePointer<Int32> { (block + Self.capacity * 20).assumingMemoryBound(to: Int32.self) }
     var count = 0
 
     @inline(__always)
@@ -691,7 +701,5 @@ struct PendingIDs {
         count += 1
     }
 
-    func release() {
-        key.deallocate(); length.deallocate(); hash.deallocate(); node.deallocate(); input.deallocate()
-    }
+    func release() { block.deallocate() }
 }
