@@ -195,6 +195,22 @@
       const area = $("graph-json");
       area.setAttribute("aria-invalid", "true");
       focusTarget = area;
+      // Text that is not JSON: the browser's parser knows the exact character; the service's pointer (if any)
+      // only says which value it was reading.
+      const syntax = p.status === 400 || typeof p.pointer !== "string" ? jsonSyntaxError(area.value) : null;
+      if (syntax) {
+        const before = area.value.slice(0, syntax.offset);
+        const lineStart = before.lastIndexOf("\n") + 1;
+        const lineEnd = area.value.indexOf("\n", syntax.offset);
+        const col = syntax.offset - lineStart + 1;
+        where.textContent = [...(typeof p.pointer === "string" ? [`while reading ${p.pointer}`] : []),
+          `line ${before.split("\n").length}, column ${col}: ${syntax.message}`,
+          area.value.slice(lineStart, lineEnd < 0 ? undefined : lineEnd), " ".repeat(col - 1) + "^"].join("\n");
+        where.hidden = false;
+        area.focus();
+        area.setSelectionRange(syntax.offset, Math.min(syntax.offset + 1, area.value.length));
+        return;
+      }
       if (typeof p.pointer === "string") {
         const range = locatePointer(area.value, decodePointer(p.pointer));
         const lines = [`at ${p.pointer || "/"}` + nodeNameAt(area.value, p.pointer)];
@@ -216,6 +232,27 @@
       }
     }
     if (focusTarget) focusTarget.focus();
+  }
+
+  // Where the browser's JSON parser stops, as an offset into `text` (Chromium says "position N", Firefox
+  // "line L column C"), or null if the text parses or the message gives no place.
+  function jsonSyntaxError(text) {
+    try { JSON.parse(text); return null; } catch (e) {
+      const message = String(e.message || e);
+      let m = /position (\d+)/.exec(message);
+      if (m) return { offset: Math.min(Number(m[1]), text.length), message };
+      m = /line (\d+) column (\d+)/.exec(message);
+      if (m) {
+        let offset = 0;
+        for (let line = 1; line < Number(m[1]); line++) {
+          const next = text.indexOf("\n", offset);
+          if (next < 0) break;
+          offset = next + 1;
+        }
+        return { offset: Math.min(offset + Number(m[2]) - 1, text.length), message };
+      }
+      return null;
+    }
   }
 
   // " (node "p")" when the pointer is inside /nodes/N of a parseable body.
@@ -302,7 +339,8 @@
   let current = null; // { response, byId: Map id -> index, svg, index }
   let evaluations = 0;
 
-  async function fetchProblemOrThrow(res) {
+  // The RFC 9457 problem in an error response, or one made up from whatever the response was.
+  async function problemOf(res) {
     const type = res.headers.get("Content-Type") || "";
     if (type.includes("json")) {
       try { return await res.json(); } catch (_) { /* fall through */ }
@@ -310,11 +348,14 @@
     return { title: `HTTP ${res.status}`, status: res.status, detail: (await res.text()).slice(0, 300) };
   }
 
+  let busy = false;
   async function evaluate() {
+    if (busy) return; // one request at a time: a second Ctrl+Enter must not race the first
     clearError();
     let body;
     try { body = requestBody(); } catch (p) { showProblem(p); setState("error"); return; }
     setState("busy");
+    busy = true;
     $("busy").hidden = false;
     $("evaluate").disabled = true;
     try {
@@ -323,7 +364,7 @@
         headers: { "Content-Type": "application/json", "Accept": "application/json" },
         body,
       });
-      if (!res.ok) { showProblem(await fetchProblemOrThrow(res)); setState("error"); return; }
+      if (!res.ok) { showProblem(await problemOf(res)); setState("error"); return; }
       const response = await res.json();
       await showResult(response);
       evaluations++;
@@ -333,6 +374,7 @@
       showProblem({ title: "Could not reach the service", detail: String(e && e.message || e) });
       setState("error");
     } finally {
+      busy = false;
       $("busy").hidden = true;
       $("evaluate").disabled = false;
     }
@@ -356,7 +398,12 @@
 
     fillTables(response);
     resetDetails();
-    await loadSvg(response.id);
+    try {
+      await loadSvg(response.id);
+    } catch (e) { // the numbers are already shown; only the drawing is missing
+      $("graph-message").textContent = `No drawing: ${e && e.message || e}`;
+      $("graph-message").hidden = false;
+    }
   }
 
   const nameOf = (n) => (n.label !== undefined && n.label !== "" ? n.label : n.id);
@@ -395,6 +442,16 @@
     $("nodes-body").replaceChildren(rows);
   }
 
+  // "x1 * w1", "tanh(#4)", "d ** 2": how the node reads as an expression over its inputs' names.
+  function formulaOf(n) {
+    const ins = (n.inputs || []).map((id) => { const m = current.response.nodes[current.byId.get(id)]; return m ? nameOf(m) : id; });
+    const infix = { add: "+", sub: "-", mul: "*", div: "/", pow: "**" };
+    if (n.op === "pow" && ins.length === 1) return `${ins[0]} ** ${short(num(n.exponent))}`;
+    if (infix[n.op] && ins.length === 2) return `${ins[0]} ${infix[n.op]} ${ins[1]}`;
+    if (n.op === "neg") return `-${ins[0]}`;
+    return `${n.op}(${ins.join(", ")})`;
+  }
+
   const SYMBOLS = { add: "+", sub: "-", mul: "*", div: "/", neg: "neg", pow: "**", exp: "exp", log: "log",
     tanh: "tanh", relu: "ReLU", sigmoid: "sigmoid" };
   function opText(n) {
@@ -411,7 +468,7 @@
     message.hidden = true;
     let res = await fetch("/graph.svg?id=" + encodeURIComponent(id), { headers: { Accept: "image/svg+xml" } });
     if (!res.ok) {
-      const p = await fetchProblemOrThrow(res);
+      const p = await problemOf(res);
       message.textContent = `No drawing: ${p.title || "error"}${p.detail ? ": " + p.detail : ""}`;
       message.hidden = false;
       view.hidden = true;
@@ -456,12 +513,23 @@
     const maxHeight = Math.max(200, Math.round(window.innerHeight * 0.7));
     const height = Math.min(maxHeight, Math.max(160, Math.ceil(whole.h * scale) + 8));
     view.style.height = height + "px"; // CSSOM, which the page's CSP allows (unlike style attributes)
-    const w = width / scale, h = height / scale;
+    const w = width / scale, h = (view.clientHeight || height) / scale; // clientHeight: inside the border
     const x = w >= whole.w ? whole.x - (w - whole.w) / 2 : whole.x;
     const y = whole.y - (h - whole.h) / 2;
     current.home = { x, y, w, h };
+    current.viewWidth = width;
     setViewBox(current.home);
   }
+
+  // A new width (a phone turned, a window resized) gets a fresh first view sized for it.
+  let resizeTimer = 0;
+  window.addEventListener("resize", () => {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(() => {
+      const view = $("graph-view");
+      if (current && current.svg && view.clientWidth && view.clientWidth !== current.viewWidth) firstView(view, current.svg);
+    }, 150);
+  });
 
   function viewBoxOf(svg) {
     const vb = svg.viewBox.baseVal;
@@ -473,58 +541,78 @@
     current.svg.setAttribute("viewBox", `${v.x} ${v.y} ${v.w} ${v.h}`);
   }
 
-  // Maps a Graphviz node name (its <title>) to a graph node id: the id itself (the record node) or the id
-  // plus an op-node suffix or prefix. Falls back to the record's first text line (the label) if names differ.
-  function resolveName(name) {
+  // Graphviz puts each DOT node name in the node's <title>. Two namings are understood: by id (the record is
+  // the node's id, its op node the id plus a suffix or prefix) and by position (`n3` / `op3`: node 3 of the
+  // topological order). Whichever reads more record labels correctly wins, so an id that happens to look
+  // positional ("n3") cannot mislead; records no naming explains fall back to their label text.
+  function byIdName(name) {
     const byId = current.byId;
     if (byId.has(name)) return { id: name, op: false };
-    for (let k = name.length - 1; k > 0; k--) {
-      if (byId.has(name.slice(0, k))) return { id: name.slice(0, k), op: true };
-    }
-    for (let k = 1; k < name.length; k++) {
-      if (byId.has(name.slice(k))) return { id: name.slice(k), op: true };
-    }
+    for (let k = name.length - 1; k > 0; k--) if (byId.has(name.slice(0, k))) return { id: name.slice(0, k), op: true };
+    for (let k = 1; k < name.length; k++) if (byId.has(name.slice(k))) return { id: name.slice(k), op: true };
     return null;
+  }
+  function byPosition(name) {
+    const m = /^(\D*)(\d+)(\D*)$/.exec(name);
+    if (!m) return null;
+    const i = Number(m[2]);
+    const nodes = current.response.nodes;
+    return i < nodes.length ? { id: nodes[i].id, op: null } : null;
   }
 
   function indexSvg(svg) {
     const nodes = current.response.nodes;
+    const nodeOf = (id) => nodes[current.byId.get(id)];
     const byLabel = new Map();
     for (const n of nodes) byLabel.set(nameOf(n), byLabel.has(nameOf(n)) ? null : n.id);
-    const index = new Map(); // id -> { record: g, op: g, gradText: text, gradOriginal }
-    const entry = (id) => { if (!index.has(id)) index.set(id, { record: null, op: null, gradText: null, edges: [] }); return index.get(id); };
 
-    for (const g of svg.querySelectorAll("g.node")) {
+    const drawn = [...svg.querySelectorAll("g.node")].map((g) => {
       const title = g.querySelector("title");
-      let r = title ? resolveName(title.textContent.trim()) : null;
-      if (!r) {
-        const first = g.querySelector("text");
-        const id = first ? byLabel.get(first.textContent.trim()) : null;
-        if (id) r = { id, op: false };
+      const texts = [...g.querySelectorAll("text")];
+      return {
+        g, name: title ? title.textContent.trim() : "",
+        first: texts.length ? texts[0].textContent.trim() : "",
+        gradText: texts.find((t) => /^\s*grad\b/.test(t.textContent)) || null, // only records carry a grad line
+      };
+    });
+    const score = (resolve) => drawn.filter((d) => {
+      if (!d.gradText) return false;
+      const r = resolve(d.name);
+      return r && nameOf(nodeOf(r.id)) === d.first;
+    }).length;
+    const resolve = score(byPosition) > score(byIdName) ? byPosition : byIdName;
+    current.naming = resolve === byPosition ? "position" : "id";
+
+    const index = new Map(); // id -> { record: g, op: g, gradText, gradOriginal, edges: [g] }
+    const entry = (id) => { if (!index.has(id)) index.set(id, { record: null, op: null, gradText: null, edges: [] }); return index.get(id); };
+    for (const d of drawn) {
+      let r = resolve(d.name);
+      if (d.gradText && (!r || nameOf(nodeOf(r.id)) !== d.first)) {
+        const id = byLabel.get(d.first);
+        r = id ? { id } : null;
       }
       if (!r) continue;
-      const n = nodes[current.byId.get(r.id)];
-      const texts = [...g.querySelectorAll("text")];
-      const gradText = texts.find((t) => /^\s*grad\b/.test(t.textContent));
-      const isRecord = !r.op || !!gradText; // an op node never carries the grad line
+      const n = nodeOf(r.id);
+      const isRecord = !!d.gradText;
       const e = entry(r.id);
-      if (isRecord) { e.record = g; e.gradText = gradText || null; if (gradText) e.gradOriginal = gradText.textContent; }
-      else e.op = g;
+      if (isRecord) { e.record = d.g; e.gradText = d.gradText; e.gradOriginal = d.gradText.textContent; }
+      else e.op = d.g;
+      const g = d.g;
       g.classList.add("mg-node");
       g.dataset.nodeId = r.id;
-      g.setAttribute("tabindex", "0");
-      g.setAttribute("role", "button");
+      // Not in the Tab order (a big graph would swallow Tab); n and p walk the nodes from the keyboard.
+      g.setAttribute("tabindex", "-1");
+      g.setAttribute("role", "img");
       g.setAttribute("aria-label", isRecord
         ? `${nameOf(n)}: data ${short(n.data)}, grad ${short(n.grad)}`
         : `operation ${n.op} producing ${nameOf(n)}`);
     }
+    const end = (text) => resolve(text.replace(/:[^:]*$/, "").trim()) || resolve(text.trim()); // drop a :port
     for (const g of svg.querySelectorAll("g.edge")) {
       const title = g.querySelector("title");
-      if (!title) continue;
-      const ends = title.textContent.split("->");
+      const ends = title ? title.textContent.split("->") : [];
       if (ends.length !== 2) continue;
-      const tail = resolveName(ends[0].replace(/:[^:]*$/, "").trim()) || resolveName(ends[0].trim());
-      const head = resolveName(ends[1].replace(/:[^:]*$/, "").trim()) || resolveName(ends[1].trim());
+      const tail = end(ends[0]), head = end(ends[1]);
       if (!tail || !head) continue;
       g.dataset.tail = tail.id;
       g.dataset.head = head.id;
@@ -533,6 +621,7 @@
     current.index = index;
     const missing = nodes.filter((n) => !index.has(n.id) || !index.get(n.id).record).length;
     $("graph-view").dataset.unmatched = String(missing);
+    $("graph-view").dataset.naming = current.naming;
   }
 
   // Pan and zoom by rewriting the viewBox; the mapping from screen to SVG units comes from the CTM.
@@ -562,6 +651,19 @@
     setViewBox({ x: v.x - dx / scale, y: v.y - dy / scale, w: v.w, h: v.h });
   }
   function fit() { if (current && current.svg) setViewBox(current.whole); }
+
+  // Moves the keyboard focus to the next (+1) or previous (-1) node in topological order that is drawn.
+  function focusNode(delta) {
+    const nodes = current.response.nodes;
+    const at = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.nodeId : undefined;
+    let i = at !== undefined && current.byId.has(at) ? current.byId.get(at) : (delta > 0 ? -1 : nodes.length);
+    for (let k = 0; k < nodes.length; k++) {
+      i = (i + delta + nodes.length) % nodes.length;
+      const e = current.index.get(nodes[i].id);
+      const g = e && (e.record || e.op);
+      if (g) { g.focus(); reveal(g); showDetails(nodes[i].id); return; }
+    }
+  }
 
   // Pans so that an element is visible (used by step-through).
   function reveal(g) {
@@ -615,6 +717,7 @@
         ArrowLeft: () => panPixels(step, 0), ArrowRight: () => panPixels(-step, 0),
         ArrowUp: () => panPixels(0, step), ArrowDown: () => panPixels(0, -step),
         "+": () => zoom(1 / 1.25), "=": () => zoom(1 / 1.25), "-": () => zoom(1.25), "0": fit,
+        n: () => focusNode(1), p: () => focusNode(-1),
       };
       const f = keys[e.key];
       if (f) { e.preventDefault(); f(); }
@@ -772,7 +875,8 @@
   function setRunningGrad(i, value) {
     const id = current.response.nodes[i].id;
     const e = current.index && current.index.get(id);
-    if (e && e.gradText) e.gradText.textContent = `grad ${fixed4(value)}`;
+    // Keep the service's wording ("grad 1.0000", "grad: 1.0000"...), change only the number.
+    if (e && e.gradText) e.gradText.textContent = e.gradOriginal.replace(/^(\s*grad[\s:=]*)\S+/, (_, lead) => lead + fixed4(value));
   }
 
   function renderStep() {
@@ -825,8 +929,7 @@
       head(`${nameOf(n)} = ${n.op}(...): this page does not know the rule for "${n.op}".`);
     } else {
       const g = current.running[step.node];
-      const ins = (n.inputs || []).map((id) => nameOf(nodes[current.byId.get(id)])).join(", ");
-      head(`${nameOf(n)} = ${opText(n)}(${ins}), data ${short(n.data)}, grad ${short(g)}: pass the grad to its inputs.` +
+      head(`${nameOf(n)} = ${formulaOf(n)} (data ${short(n.data)}, grad ${short(g)}): pass the grad to its inputs.` +
         (g === 0 ? " Its grad is 0 (it does not reach the output), so it adds nothing." : ""));
       for (const l of step.lines) {
         const target = nameOf(nodes[l.target]);

@@ -21,7 +21,7 @@ public enum HTTPServerError: Error, CustomStringConvertible, Equatable {
         case .cannotResolve(let host, let reason): "cannot resolve listen address \"\(host)\": \(reason)"
         case .addressInUse(let host, let port): "cannot listen on \(host):\(port): address already in use"
         case .cannotListen(let host, let port, let reason): "cannot listen on \(host):\(port): \(reason)"
-        case .daemonFailed: "libmicrohttpd failed to start (see its message on stderr)"
+        case .daemonFailed: "libmicrohttpd failed to start (see its message in the log)"
         case .alreadyStarted: "the server was already started"
         }
     }
@@ -75,7 +75,8 @@ public final class HTTPServer: Sendable {
             let flags = MHD_USE_EPOLL_INTERNAL_THREAD.rawValue | MHD_USE_ITC.rawValue | MHD_USE_ERROR_LOG.rawValue
             let coreReference = Unmanaged.passUnretained(core).toOpaque()
             guard let daemon = mhd_shim_start_daemon(
-                flags, settings, mhdAccessHandler, coreReference, mhdRequestCompleted, coreReference)
+                flags, settings, mhdAccessHandler, coreReference, mhdRequestCompleted, coreReference,
+                mhdLog, coreReference)
             else {
                 close(listener.fd)
                 throw HTTPServerError.daemonFailed

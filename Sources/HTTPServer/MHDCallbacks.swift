@@ -1,4 +1,9 @@
 import CMicroHTTPD
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 // libmicrohttpd's callbacks. They are plain named, non-isolated functions on purpose: a closure written in
 // top-level code would be inferred @MainActor and trap when MHD calls it from a pool thread.
@@ -45,7 +50,7 @@ func mhdAccessHandler(
         body: body,
         requestID: context.requestID)
     var response = core.handler(request)
-    if !(100...999).contains(response.status) {
+    if !(200...599).contains(response.status) {  // 1xx cannot be a final answer; beyond 599 is not HTTP
         response = core.errorResponder(500, "the handler answered with invalid status \(response.status)")
     }
     return queue(response, core: core, context: context, connection: connection)
@@ -77,6 +82,7 @@ private func beginRequest(
     if declared > core.configuration.maxBodyBytes {
         // Refusing before the body is read (and before any 100 Continue) is the one deliberate early answer;
         // MHD closes this connection afterwards, which is right since the body will not be read.
+        context.bodyTooLarge = true  // should MHD still pass body chunks, they are discarded
         let refusal = core.errorResponder(413, bodyTooLargeDetail(core))
         return queue(refusal, core: core, context: context, connection: connection)
     }
@@ -117,7 +123,7 @@ private func queue(
 ) -> MHD_Result {
     context.responded = true
     context.status = response.status
-    context.responseBytes = response.body.count
+    context.responseBytes = context.method == "HEAD" ? 0 : response.body.count  // body bytes actually sent
     guard let mhdResponse = makeMHDResponse(body: response.body) else { return MHD_Result.NO }
     defer { MHD_destroy_response(mhdResponse) }
 
@@ -198,4 +204,16 @@ func mhdRequestCompleted(
     let context = Unmanaged<RequestContext>.fromOpaque(stored).takeRetainedValue()
     core.logAccess(context, termination: termination)
     core.state.requestEnded()
+}
+
+/// libmicrohttpd's own messages (connection limit reached, malformed or oversized requests it refused itself, ...)
+/// go to the server's logger instead of raw stderr.
+func mhdLog(cls: UnsafeMutableRawPointer?, format: UnsafePointer<CChar>?, arguments: CVaListPointer?) {
+    guard let cls, let format, let arguments else { return }
+    let core = Unmanaged<ServerCore>.fromOpaque(cls).takeUnretainedValue()
+    var buffer = [CChar](repeating: 0, count: 512)
+    let written = max(0, min(Int(vsnprintf(&buffer, buffer.count, format, arguments)), buffer.count - 1))
+    var message = String(decoding: buffer[..<written].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    while message.last?.isNewline == true { message.removeLast() }
+    core.logger.notice("libmicrohttpd: \(message)")
 }

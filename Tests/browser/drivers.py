@@ -120,17 +120,23 @@ class Browser:
         self.js(f"document.querySelector({json.dumps(selector)}).select()")
         self.insert_text(text)
 
-    def save_screenshot(self, path):
+    def save_screenshot(self, path, full_page=False):
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         with open(path, "wb") as f:
-            f.write(self.screenshot_png())
+            f.write(self.full_page_png() if full_page else self.screenshot_png())
         return path
+
+    # Runs in every new document before the page's own scripts, in the page's world: records CSP violations,
+    # which the page would otherwise only report to the console (and Firefox's BiDi log does not carry them).
+    CSP_WATCH = ("window.__cspViolations = [];"
+                 "document.addEventListener('securitypolicyviolation', e =>"
+                 " window.__cspViolations.push(e.violatedDirective + ' ' + (e.blockedURI || '') + ' ' + (e.sample || '')));")
 
 
 class Chromium(Browser):
     name = "chromium"
     KEYS = {"Enter": ("Enter", 13, "\r"), "Tab": ("Tab", 9, None), "Delete": ("Delete", 46, None),
-            "ArrowRight": ("ArrowRight", 39, None), "0": ("Digit0", 48, "0")}
+            "ArrowRight": ("ArrowRight", 39, None), "0": ("Digit0", 48, "0"), "n": ("KeyN", 78, "n"), "p": ("KeyP", 80, "p")}
 
     def __init__(self, exe=None):
         super().__init__()
@@ -148,6 +154,7 @@ class Chromium(Browser):
         self.session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         for domain in ("Page", "Runtime", "Log"):
             self.call(f"{domain}.enable")
+        self.call("Page.addScriptToEvaluateOnNewDocument", {"source": self.CSP_WATCH})
 
     def call(self, method, params=None, timeout=30):
         msg = {"method": method, "params": params or {}}
@@ -207,6 +214,12 @@ class Chromium(Browser):
     def screenshot_png(self):
         return base64.b64decode(self.call("Page.captureScreenshot", {"format": "png"})["data"])
 
+    def full_page_png(self, scale=1.0):
+        """The whole page from the top, scaled (for the README's picture)."""
+        w, h = self.js("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
+        return base64.b64decode(self.call("Page.captureScreenshot", {
+            "format": "png", "captureBeyondViewport": True, "clip": {"x": 0, "y": 0, "width": w, "height": h, "scale": scale}})["data"])
+
     def viewport(self, width, height, mobile=False):
         self.call("Emulation.setDeviceMetricsOverride", {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile})
 
@@ -229,7 +242,7 @@ class Chromium(Browser):
 class Firefox(Browser):
     name = "firefox"
     # WebDriver key codepoints.
-    KEYS = {"Enter": "\ue007", "Tab": "\ue004", "Delete": "\ue017", "ArrowRight": "\ue014", "0": "0"}
+    KEYS = {"Enter": "\ue007", "Tab": "\ue004", "Delete": "\ue017", "ArrowRight": "\ue014", "0": "0", "n": "n", "p": "p"}
     CONTROL = "\ue009"
 
     def __init__(self, exe=None):
@@ -251,6 +264,7 @@ class Firefox(Browser):
         self.call("session.new", {"capabilities": {}})
         self.context = self.call("browsingContext.getTree", {})["contexts"][0]["context"]
         self.call("session.subscribe", {"events": ["log.entryAdded"]})
+        self.call("script.addPreloadScript", {"functionDeclaration": f"() => {{ {self.CSP_WATCH} }}"})
 
     def call(self, method, params, timeout=30):
         reply = self._send({"method": method, "params": params}, None, timeout)
@@ -316,6 +330,9 @@ class Firefox(Browser):
 
     def screenshot_png(self):
         return base64.b64decode(self.call("browsingContext.captureScreenshot", {"context": self.context})["data"])
+
+    def full_page_png(self, scale=1.0):
+        return base64.b64decode(self.call("browsingContext.captureScreenshot", {"context": self.context, "origin": "document"})["data"])
 
     def viewport(self, width, height, mobile=False):
         self.call("browsingContext.setViewport", {"context": self.context, "viewport": {"width": width, "height": height}})
