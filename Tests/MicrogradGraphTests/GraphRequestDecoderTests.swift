@@ -49,10 +49,10 @@ import Testing
     }
 
     @Test func numberInputsBecomeConstantLeavesWithGeneratedIDs() throws {
-        let body = ##"{"nodes":[{"id":"x","value":3},{"id":"#0","value":1},{"id":"y","op":"mul","inputs":[2,"x"]},{"id":"z","op":"add","inputs":["y",-0.5]}]}"##
+        let body = ##"{"nodes":[{"id":"x","value":3},{"id":"#1","value":1},{"id":"y","op":"mul","inputs":[2,"x"]},{"id":"z","op":"add","inputs":["y",-0.5]}]}"##
         let spec = try decode(body)
-        // "#0" is taken by a request id, so the first constant becomes "#0#".
-        #expect(spec.ids == ["x", "#0", "#0#", "y", "#1", "z"])
+        // "#1" is taken by a request id, so the first constant becomes "#1#".
+        #expect(spec.ids == ["x", "#1", "#1#", "y", "#2", "z"])
         #expect(spec.isConstant == [false, false, true, false, true, false])
         #expect(spec.values[2] == 2)
         #expect(spec.values[4] == -0.5)

@@ -644,13 +644,13 @@ private struct GraphRequestReader {
         return spec
     }
 
-    /// Ids for number-literal inputs: "#0", "#1", ... in request order; if a request id already has that
-    /// name, "#" is appended until it is free (deterministic, and distinct among themselves).
+    /// Ids for number-literal inputs: "#1", "#2", ... in request order (the expression form's style); if a request
+    /// id already has that name, "#" is appended until it is free (deterministic, and distinct among themselves).
     func generatedConstantIDs() -> [String] {
         var result: [String] = []
         result.reserveCapacity(constants.count)
         for k in 0..<constants.count {
-            var id = "#" + String(k)
+            var id = "#" + String(k + 1)
             while true {
                 var probe = id
                 let taken = probe.withUTF8 { ids.find($0) } >= 0
