@@ -128,3 +128,10 @@ let smallEncode = median((0..<max(repeats, 3)).map { _ in seconds { for _ in 0..
 print(String(format: "small    %7.2f us per request (%d bytes in, %d out): decode %.2f, evaluate %.2f, encode %.2f us",
              median(smallTimes) * 1e6 / Double(smallRounds), seed.count, smallBytes,
              smallDecode * 1e6 / Double(smallRounds), smallEvaluate * 1e6 / Double(smallRounds), smallEncode * 1e6 / Double(smallRounds)))
+
+// Peak RSS of this whole process (request text, spec, tape, results and response all alive at once): an upper
+// bound for one request of this size (issue 5's third target is <= 1 KiB per node).
+var usage = rusage()
+getrusage(Int32(RUSAGE_SELF.rawValue), &usage)
+print(String(format: "peak RSS %7.1f MB  (%.0f bytes per node, whole process)", Double(usage.ru_maxrss) / 1024,
+             Double(usage.ru_maxrss) * 1024 / Double(max(spec.count, 1))))
