@@ -15,7 +15,7 @@ struct IDTable {
 
     init(expectedCount: Int) {
         var capacity = 16
-        while capacity < expectedCount * 2 { capacity <<= 1 }
+        while capacity < expectedCount + expectedCount / 2 { capacity <<= 1 }
         slots = .allocate(capacity: capacity)
         slots.initialize(repeating: 0, count: capacity)
         mask = capacity - 1
