@@ -113,5 +113,6 @@ let package = Package(
             dependencies: ["MicrogradService", "HTTPServer", "HTTPTesting", "MicrogradGraph"],
             swiftSettings: strictSwift
         ),
+        .testTarget(name: "MicrogradCLITests", dependencies: ["MicrogradCLI"], swiftSettings: strictSwift),
     ]
 )
