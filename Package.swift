@@ -90,6 +90,12 @@ let package = Package(
             path: "Benchmarks/EngineBenchmark",
             swiftSettings: strictSwift
         ),
+        .executableTarget(
+            name: "GraphCodecBenchmark",
+            dependencies: ["Micrograd", "MicrogradGraph"],
+            path: "Benchmarks/GraphCodecBenchmark",
+            swiftSettings: strictSwift
+        ),
 
         .executableTarget(
             name: "HTTPBenchServer",

@@ -6,7 +6,7 @@ public enum GraphEncoder {
     /// issue 4's response: `{"id","output","value","nodes":[...]}`, nodes in topological order.
     public static func json(_ g: EvaluatedGraph, graphID: String) -> [UInt8] {
         let spec = g.spec
-        var w = ByteWriter(capacity: 128 + spec.count * 72)
+        var w = ByteWriter(capacity: 128 + spec.count * 80)
         w.ascii("{\"id\":")
         w.jsonString(graphID)
         w.ascii(",\"output\":")
