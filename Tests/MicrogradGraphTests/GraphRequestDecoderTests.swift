@@ -68,11 +68,13 @@ import Testing
         #expect(spec.values[3] == 0 && spec.values[3].sign == .minus)
     }
 
-    @Test func unknownMembersAreSkipped() throws {
-        let body = #"{"meta":{"a":[1,2,{"b":null}],"c":"\u00e9"},"nodes":[{"id":"a","value":1,"data":5,"grad":[true,false]}]}"#
-        let spec = try decode(body)
-        #expect(spec.ids == ["a"])
-        #expect(spec.labels == [nil])
+    @Test func unknownMembersAreRefusedWithTheirPointer() throws {
+        // A misspelt member must not be ignored: {"ouput": "a"} would otherwise differentiate the last node.
+        let topLevel = try #require(decodeProblem(#"{"nodes":[{"id":"a","value":1}],"ouput":"a"}"#))
+        #expect(topLevel.status == 400 && topLevel.type == Problem.typeURI("invalid-request") && topLevel.pointer == "/ouput")
+        let inNode = try #require(decodeProblem(#"{"nodes":[{"id":"a","value":1,"grad":[true,false]}]}"#))
+        #expect(inNode.status == 400 && inNode.pointer == "/nodes/0/grad")
+        #expect(inNode.detail.contains("unknown member \"grad\""))
     }
 
     @Test func escapedIDsResolveToTheSameNode() throws {

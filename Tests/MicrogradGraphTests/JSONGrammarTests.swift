@@ -106,11 +106,16 @@ import Testing
     // MARK: nesting
 
     @Test func deepNestingUnderAnUnknownMemberIsSkippedIteratively() throws {
+        // Refused as unknown, but only after it was read to its end without recursion.
         let depth = 100_000
         let arrays = String(repeating: "[", count: depth) + String(repeating: "]", count: depth)
-        #expect(decodeProblem(#"{"deep":\#(arrays),"nodes":[{"id":"a","value":1}]}"#) == nil)
+        let deepArrays = try #require(decodeProblem(#"{"deep":\#(arrays),"nodes":[{"id":"a","value":1}]}"#))
+        #expect(deepArrays.type == Problem.typeURI("invalid-request") && deepArrays.pointer == "/deep")
         let objects = String(repeating: #"{"k":"#, count: depth) + "1" + String(repeating: "}", count: depth)
-        #expect(decodeProblem(#"{"nodes":[{"id":"a","value":1,"deep":\#(objects)}]}"#) == nil)
+        let deepObjects = try #require(decodeProblem(#"{"nodes":[{"id":"a","value":1,"deep":\#(objects)}]}"#))
+        #expect(deepObjects.type == Problem.typeURI("invalid-request") && deepObjects.pointer == "/nodes/0/deep")
+        let broken = try #require(decodeProblem(#"{"deep":\#(arrays.dropLast()),"nodes":[{"id":"a","value":1}]}"#))
+        #expect(broken.type == Problem.typeURI("malformed-json"))
     }
 
     @Test func deepNestingGivesACleanError() throws {

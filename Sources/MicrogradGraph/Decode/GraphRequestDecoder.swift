@@ -167,8 +167,12 @@ private struct GraphRequestReader {
                     sawValues = true
                     try readValues()
                 } else {
-                    // Unknown members are allowed (forward compatibility) but must still be valid JSON.
-                    context.member(String(decoding: key, as: UTF8.self))
+                    // Refused rather than ignored: a misspelt "output" would otherwise silently differentiate the last node.
+                    let name = String(decoding: key, as: UTF8.self)
+                    context.member(name)
+                    record(.invalidRequest(
+                        "unknown member \"\(name)\"; a request has \"nodes\" and \"output\", or \"expression\" and \"values\"",
+                        pointer: context.pointer))
                     try s.skipValue()
                 }
             } while try s.nextMember(close: UInt8(ascii: "}"))
@@ -323,7 +327,11 @@ private struct GraphRequestReader {
                         record(.invalidRequest("\"exponent\" must be a number", pointer: context.pointer))
                     }
                 } else {
-                    context.nodeMember(i, named: String(decoding: key, as: UTF8.self))
+                    let name = String(decoding: key, as: UTF8.self)
+                    context.nodeMember(i, named: name)
+                    record(.invalidRequest(
+                        "unknown member \"\(name)\"; a node has \"id\", \"label\", and \"value\" or \"op\", \"inputs\", \"exponent\"",
+                        pointer: context.pointer))
                     try s.skipValue()
                 }
             } while try s.nextMember(close: UInt8(ascii: "}"))
