@@ -81,23 +81,3 @@ public enum GraphEncoder {
         return w.take()
     }
 }
-
-extension Op {
-    /// `name` as a StaticString, for writers that copy bytes without making a String.
-    var staticName: StaticString {
-        switch self {
-        case .leaf: "leaf"
-        case .add: "add"
-        case .sub: "sub"
-        case .mul: "mul"
-        case .div: "div"
-        case .neg: "neg"
-        case .powConst, .pow: "pow"
-        case .exp: "exp"
-        case .log: "log"
-        case .tanh: "tanh"
-        case .relu: "relu"
-        case .sigmoid: "sigmoid"
-        }
-    }
-}
