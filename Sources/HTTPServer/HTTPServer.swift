@@ -91,6 +91,11 @@ public final class HTTPServer: Sendable {
         running.withLock { $0?.port ?? 0 }
     }
 
+    /// True once `shutdown` has begun (a readiness endpoint can answer 503 from then on).
+    public var isDraining: Bool {
+        core.state.isDraining
+    }
+
     /// Requests received and not yet answered (or aborted).
     public var requestsInFlight: Int {
         core.state.requestsInFlight
