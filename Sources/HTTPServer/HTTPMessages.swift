@@ -90,6 +90,7 @@ public enum HTTPStatus {
 
 /// ASCII case-insensitive comparison without allocating (header names are ASCII tokens).
 func asciiCaseInsensitiveEqual(_ a: String, _ b: String) -> Bool {
+    if a.utf8.count != b.utf8.count { return false }  // O(1) for native strings: most pairs end here
     var ia = a.utf8.makeIterator()
     var ib = b.utf8.makeIterator()
     while true {

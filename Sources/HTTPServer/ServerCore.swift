@@ -20,9 +20,7 @@ final class ServerCore: Sendable {
         self.logger = logger
         self.handler = handler
         self.errorResponder = errorResponder
-        let random = UInt32.random(in: UInt32.min...UInt32.max)
-        let hex = String(random, radix: 16)
-        requestIDPrefix = String(repeating: "0", count: 8 - hex.count) + hex
+        requestIDPrefix = hexDigits(UInt64(UInt32.random(in: UInt32.min...UInt32.max)), minimumWidth: 8) + "-"
     }
 
     /// The client's id when it is printable ASCII without spaces and at most 128 bytes, else a fresh one.
@@ -32,7 +30,7 @@ final class ServerCore: Sendable {
         {
             return value
         }
-        return requestIDPrefix + "-" + String(sequence, radix: 16)
+        return requestIDPrefix + hexDigits(sequence, minimumWidth: 1)
     }
 
     func logAccess(_ context: RequestContext, termination: MHD_RequestTerminationCode) {
@@ -88,4 +86,18 @@ final class RequestContext {
 /// Collects (key, value) pairs from `MHD_get_connection_values`.
 final class PairCollector {
     var pairs: [(name: String, value: String)] = []
+}
+
+/// Lower-case hex of `value`, left-padded with zeros (cheaper than `String(_:radix:)` on the per-request path).
+func hexDigits(_ value: UInt64, minimumWidth: Int) -> String {
+    let significant = max(minimumWidth, (64 - value.leadingZeroBitCount + 3) / 4)
+    return String(unsafeUninitializedCapacity: significant) { buffer in
+        var rest = value
+        for index in stride(from: significant - 1, through: 0, by: -1) {
+            let digit = UInt8(truncatingIfNeeded: rest & 0xF)
+            buffer[index] = digit < 10 ? 48 + digit : 87 + digit
+            rest >>= 4
+        }
+        return significant
+    }
 }
