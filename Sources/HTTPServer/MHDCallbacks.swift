@@ -172,21 +172,25 @@ private func releaseResponseBody(_ cls: UnsafeMutableRawPointer?) {
     Unmanaged<ResponseBody>.fromOpaque(cls).release()
 }
 
+/// The (key, value) pairs of one kind (headers, query arguments), in order. Counted first (a nil iterator only
+/// counts) so a request without any costs no allocation and the rest one exactly sized array.
 private func connectionValues(_ connection: OpaquePointer, kind: MHD_ValueKind) -> [(name: String, value: String)] {
-    let collector = PairCollector()
-    let cls = Unmanaged.passUnretained(collector).toOpaque()
-    _ = withExtendedLifetime(collector) {
-        MHD_get_connection_values(connection, kind, collectPair, cls)
+    let count = Int(MHD_get_connection_values(connection, kind, nil, nil))
+    if count <= 0 { return [] }
+    var pairs: [(name: String, value: String)] = []
+    pairs.reserveCapacity(count)
+    withUnsafeMutablePointer(to: &pairs) { pointer in
+        _ = MHD_get_connection_values(connection, kind, collectPair, UnsafeMutableRawPointer(pointer))
     }
-    return collector.pairs
+    return pairs
 }
 
 private func collectPair(
     cls: UnsafeMutableRawPointer?, kind: MHD_ValueKind, key: UnsafePointer<CChar>?, value: UnsafePointer<CChar>?
 ) -> MHD_Result {
     guard let cls, let key else { return MHD_Result.YES }
-    let collector = Unmanaged<PairCollector>.fromOpaque(cls).takeUnretainedValue()
-    collector.pairs.append((String(cString: key), value.map { String(cString: $0) } ?? ""))
+    let pairs = cls.assumingMemoryBound(to: [(name: String, value: String)].self)
+    pairs.pointee.append((String(cString: key), value.map { String(cString: $0) } ?? ""))
     return MHD_Result.YES
 }
 

@@ -83,11 +83,6 @@ final class RequestContext {
     }
 }
 
-/// Collects (key, value) pairs from `MHD_get_connection_values`.
-final class PairCollector {
-    var pairs: [(name: String, value: String)] = []
-}
-
 /// Lower-case hex of `value`, left-padded with zeros (cheaper than `String(_:radix:)` on the per-request path).
 func hexDigits(_ value: UInt64, minimumWidth: Int) -> String {
     let significant = max(minimumWidth, (64 - value.leadingZeroBitCount + 3) / 4)
