@@ -57,5 +57,6 @@ import Testing
         #expect(request.header("content-type") == "text/plain")
         #expect(request.header("X-THING") == "x")
         #expect(request.header("X-Thin") == nil)
+        #expect(request.header("X-THINK") == nil)  // same length, one letter differs
     }
 }
