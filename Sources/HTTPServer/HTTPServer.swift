@@ -38,6 +38,8 @@ public final class HTTPServer: Sendable {
 
     /// - Parameters:
     ///   - handler: answers every request that passed the server's own limits.
+    ///   - logger: used for the access log (one `.info` line per request; its level is read once, here) and for
+    ///     libmicrohttpd's own messages (`.notice`).
     ///   - errorResponder: builds the server's own refusals (413, and 500 for an invalid handler status),
     ///     so an application can answer them in its own format.
     public init(
