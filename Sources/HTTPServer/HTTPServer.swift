@@ -38,6 +38,8 @@ public final class HTTPServer: Sendable {
 
     /// - Parameters:
     ///   - handler: answers every request that passed the server's own limits.
+    ///   - logger: used for the access log (one `.info` line per request; its level is read once, here) and for
+    ///     libmicrohttpd's own messages (`.notice`).
     ///   - errorResponder: builds the server's own refusals (413, and 500 for an invalid handler status),
     ///     so an application can answer them in its own format.
     public init(
@@ -89,6 +91,11 @@ public final class HTTPServer: Sendable {
     /// The bound port once started (useful with port 0), else 0.
     public var port: Int {
         running.withLock { $0?.port ?? 0 }
+    }
+
+    /// True once `shutdown` has begun (a readiness endpoint can answer 503 from then on).
+    public var isDraining: Bool {
+        core.state.isDraining
     }
 
     /// Requests received and not yet answered (or aborted).

@@ -145,6 +145,9 @@ import Testing
             let generatedA = try #require(try connection.request("GET", "/").header("X-Request-Id"))
             let generatedB = try #require(try connection.request("GET", "/").header("X-Request-Id"))
             #expect(!generatedA.isEmpty && generatedA != generatedB)
+            // <8 hex digits, random per process>-<hex sequence>
+            #expect(generatedA.wholeMatch(of: /[0-9a-f]{8}-[0-9a-f]+/) != nil, "\(generatedA)")
+            #expect(generatedA.prefix(9) == generatedB.prefix(9))
             let unsafe = try connection.request("GET", "/", headers: [("X-Request-Id", "has space")])
             #expect(unsafe.header("X-Request-Id") != "has space")
             let long = try connection.request("GET", "/", headers: [("X-Request-Id", String(repeating: "a", count: 200))])

@@ -23,6 +23,13 @@ import Testing
         #expect(router.respond(to: HTTPRequest(method: "GET", path: "/a/")).status == 404)  // no magic
     }
 
+    @Test func laterRegistrationReplacesEarlier() {
+        var router = router()
+        router.get("/a") { _ in HTTPResponse(status: 203) }
+        #expect(router.respond(to: HTTPRequest(method: "GET", path: "/a")).status == 203)
+        #expect(router.allowedMethods(for: "/a") == ["GET", "HEAD", "POST"])
+    }
+
     @Test func unknownPathGoesToNotFound() {
         let response = router().respond(to: HTTPRequest(method: "GET", path: "/nope"))
         #expect(response.status == 404)
@@ -58,5 +65,6 @@ import Testing
         #expect(request.header("content-type") == "text/plain")
         #expect(request.header("X-THING") == "x")
         #expect(request.header("X-Thin") == nil)
+        #expect(request.header("X-THINK") == nil)  // same length, one letter differs
     }
 }

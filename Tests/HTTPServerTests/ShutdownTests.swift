@@ -32,7 +32,9 @@ import Testing
         }.start()
         #expect(started.wait(timeout: .now() + 10) == .success)
 
+        #expect(!server.isDraining)
         server.shutdown(gracePeriod: .seconds(10))
+        #expect(server.isDraining)
 
         #expect(slowDone.wait(timeout: .now() + 10) == .success)
         let slow = try #require(try slowResult.current?.get())
