@@ -14,7 +14,7 @@ let strictSwift: [SwiftSetting] = [
 
 let package = Package(
     name: "micrograd-service",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .library(name: "Micrograd", targets: ["Micrograd"]),
         .library(name: "HTTPServer", targets: ["HTTPServer"]),
