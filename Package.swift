@@ -14,7 +14,7 @@ let strictSwift: [SwiftSetting] = [
 
 let package = Package(
     name: "micrograd-service",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .library(name: "Micrograd", targets: ["Micrograd"]),
         .library(name: "HTTPServer", targets: ["HTTPServer"]),
@@ -90,6 +90,12 @@ let package = Package(
             path: "Benchmarks/EngineBenchmark",
             swiftSettings: strictSwift
         ),
+        .executableTarget(
+            name: "GraphCodecBenchmark",
+            dependencies: ["Micrograd", "MicrogradGraph"],
+            path: "Benchmarks/GraphCodecBenchmark",
+            swiftSettings: strictSwift
+        ),
 
         .executableTarget(
             name: "HTTPBenchServer",
@@ -115,5 +121,6 @@ let package = Package(
             dependencies: ["MicrogradService", "HTTPServer", "HTTPTesting", "MicrogradGraph"],
             swiftSettings: strictSwift
         ),
+        .testTarget(name: "MicrogradCLITests", dependencies: ["MicrogradCLI"], swiftSettings: strictSwift),
     ]
 )

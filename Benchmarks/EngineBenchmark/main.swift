@@ -2,7 +2,8 @@
 //     swift run -c release EngineBenchmark
 // Each timed run builds its graph from scratch on both sides (Swift's thread tape is emptied with its
 // buffer freed; C starts from a NULL tape), both grow by doubling from 1024 nodes, runs are interleaved in one
-// process, and the table shows medians. Forward = leaf creation + graph construction (values are computed as
+// process, and the table shows medians (and, as a steadier estimate on a loaded machine, the ratio of each
+// side's fastest run). Forward = leaf creation + graph construction (values are computed as
 // nodes are appended); backward = one reverse pass. Before timing, each workload is checked to give the same
 // node count, output and a gradient, bit for bit, on both sides.
 
@@ -177,13 +178,17 @@ struct Workload {
     let swift: [(name: String, run: () -> Run)]
 }
 
-let workloads = [
+let allWorkloads = [
     Workload(name: "W1 tanh chain", c: { runC { (ct_w1($0, Int32(w1Steps)), 0) } },
              swift: [("Value", { runValue(swiftW1) }), ("Tape", { runTape(tapeW1) })]),
     Workload(name: "W2 MLP step", c: { runC(cW2) }, swift: [("Value", { runValue(swiftW2) })]),
     Workload(name: "W3 dot product", c: { runC { (ct_w3($0, Int32(w3Terms)), 0) } },
              swift: [("Value", { runValue(swiftW3) }), ("Tape", { runTape(tapeW3) })]),
 ]
+
+// Usage: EngineBenchmark [repetitions] [workload prefix, e.g. W2]
+let onlyPrefix = CommandLine.arguments.count > 2 ? CommandLine.arguments[2] : ""
+let workloads = allWorkloads.filter { $0.name.hasPrefix(onlyPrefix) }
 
 func median(_ xs: [Double]) -> Double {
     let s = xs.sorted()
@@ -219,7 +224,7 @@ if failed {
 }
 
 // Timing: interleaved C / Swift runs, medians; bounded by a run count and a time budget.
-let repetitions = Int(CommandLine.arguments.dropFirst().first ?? "") ?? 9
+let repetitions = Int(CommandLine.arguments.dropFirst().first ?? "") ?? 15
 let budget: UInt64 = 90_000_000_000
 let start = nowNanoseconds()
 var cRuns = Array(repeating: [Run](), count: workloads.count)
@@ -234,17 +239,31 @@ repetitionLoop: for rep in 0..<repetitions {
     }
 }
 
+/// The machine's load while timing (other processes share these cores; ratios are the robust number).
+func loadAverage() -> String {
+    guard let file = fopen("/proc/loadavg", "r") else { return "unknown" }
+    defer { fclose(file) }
+    var line = [CChar](repeating: 0, count: 128)
+    guard fgets(&line, Int32(line.count), file) != nil else { return "unknown" }
+    return String(decoding: line.prefix { $0 != 0 && $0 != 10 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
 print("")
-print("ns per node, median of \(cRuns[0].count) runs (swift run -c release EngineBenchmark)")
-print("| workload | nodes | engine | forward | backward | fwd ratio | bwd ratio | fwd+bwd ratio |")
-print("|---|--:|---|--:|--:|--:|--:|--:|")
+print("load average: \(loadAverage()); timing took \(fixed(Double(nowNanoseconds() - start) / 1e9, 1)) s")
+print("ns per node, median of \(cRuns[0].count) runs; the last column compares each side's fastest fwd+bwd run")
+print("(noise from other processes only adds time, so the minimum is the steadier estimate on a loaded machine)")
+print("| workload | nodes | engine | forward | backward | fwd ratio | bwd ratio | fwd+bwd ratio | best fwd+bwd ratio |")
+print("|---|--:|---|--:|--:|--:|--:|--:|--:|")
 for (wi, w) in workloads.enumerated() {
     let nodes = Double(cRuns[wi][0].nodes)
     let cf = median(cRuns[wi].map(\.forward)) / nodes, cb = median(cRuns[wi].map(\.backward)) / nodes
-    print("| \(w.name) | \(Int(nodes)) | C tape | \(fixed(cf)) | \(fixed(cb)) | | | |")
+    let cBest = cRuns[wi].map { $0.forward + $0.backward }.min()! / nodes
+    print("| \(w.name) | \(Int(nodes)) | C tape | \(fixed(cf)) | \(fixed(cb)) | | | | |")
     for (si, s) in w.swift.enumerated() {
         let runs = swiftRuns[wi][si]
         let f = median(runs.map(\.forward)) / nodes, b = median(runs.map(\.backward)) / nodes
-        print("| \(w.name) | \(Int(nodes)) | Swift \(s.name) | \(fixed(f)) | \(fixed(b)) | \(fixed(f / cf)) | \(fixed(b / cb)) | **\(fixed((f + b) / (cf + cb)))** |")
+        let best = runs.map { $0.forward + $0.backward }.min()! / nodes
+        print("| \(w.name) | \(Int(nodes)) | Swift \(s.name) | \(fixed(f)) | \(fixed(b)) | \(fixed(f / cf)) | \(fixed(b / cb)) "
+              + "| **\(fixed((f + b) / (cf + cb)))** | \(fixed(best / cBest)) |")
     }
 }

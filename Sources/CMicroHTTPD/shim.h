@@ -22,7 +22,8 @@ static inline struct MHD_Daemon *
 mhd_shim_start_daemon(unsigned int flags,
                       mhd_shim_settings settings,
                       MHD_AccessHandlerCallback handler, void *handler_cls,
-                      MHD_RequestCompletedCallback completed, void *completed_cls)
+                      MHD_RequestCompletedCallback completed, void *completed_cls,
+                      MHD_LogCallback log, void *log_cls)
 {
     return MHD_start_daemon(flags, 0, NULL, NULL, handler, handler_cls,
                             MHD_OPTION_LISTEN_SOCKET, (MHD_socket) settings.listen_socket,
@@ -32,6 +33,7 @@ mhd_shim_start_daemon(unsigned int flags,
                             MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int) settings.per_ip_connection_limit,
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) settings.connection_memory_limit,
                             MHD_OPTION_NOTIFY_COMPLETED, completed, completed_cls,
+                            MHD_OPTION_EXTERNAL_LOGGER, log, log_cls,
                             MHD_OPTION_END);
 }
 

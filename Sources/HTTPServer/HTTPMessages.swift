@@ -90,6 +90,16 @@ public enum HTTPStatus {
 
 /// ASCII case-insensitive comparison without allocating (header names are ASCII tokens).
 func asciiCaseInsensitiveEqual(_ a: String, _ b: String) -> Bool {
+    if a.utf8.count != b.utf8.count { return false }  // O(1) for native strings: most pairs end here
+    let contiguous = a.utf8.withContiguousStorageIfAvailable { pa in
+        b.utf8.withContiguousStorageIfAvailable { pb in
+            for index in 0..<pa.count where pa[index] != pb[index] && asciiLower(pa[index]) != asciiLower(pb[index]) {
+                return false
+            }
+            return true
+        }
+    }
+    if let result = contiguous ?? nil { return result }
     var ia = a.utf8.makeIterator()
     var ib = b.utf8.makeIterator()
     while true {

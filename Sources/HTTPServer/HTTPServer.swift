@@ -21,7 +21,7 @@ public enum HTTPServerError: Error, CustomStringConvertible, Equatable {
         case .cannotResolve(let host, let reason): "cannot resolve listen address \"\(host)\": \(reason)"
         case .addressInUse(let host, let port): "cannot listen on \(host):\(port): address already in use"
         case .cannotListen(let host, let port, let reason): "cannot listen on \(host):\(port): \(reason)"
-        case .daemonFailed: "libmicrohttpd failed to start (see its message on stderr)"
+        case .daemonFailed: "libmicrohttpd failed to start (see its message in the log)"
         case .alreadyStarted: "the server was already started"
         }
     }
@@ -38,6 +38,8 @@ public final class HTTPServer: Sendable {
 
     /// - Parameters:
     ///   - handler: answers every request that passed the server's own limits.
+    ///   - logger: used for the access log (one `.info` line per request; its level is read once, here) and for
+    ///     libmicrohttpd's own messages (`.notice`).
     ///   - errorResponder: builds the server's own refusals (413, and 500 for an invalid handler status),
     ///     so an application can answer them in its own format.
     public init(
@@ -75,7 +77,8 @@ public final class HTTPServer: Sendable {
             let flags = MHD_USE_EPOLL_INTERNAL_THREAD.rawValue | MHD_USE_ITC.rawValue | MHD_USE_ERROR_LOG.rawValue
             let coreReference = Unmanaged.passUnretained(core).toOpaque()
             guard let daemon = mhd_shim_start_daemon(
-                flags, settings, mhdAccessHandler, coreReference, mhdRequestCompleted, coreReference)
+                flags, settings, mhdAccessHandler, coreReference, mhdRequestCompleted, coreReference,
+                mhdLog, coreReference)
             else {
                 close(listener.fd)
                 throw HTTPServerError.daemonFailed
@@ -88,6 +91,11 @@ public final class HTTPServer: Sendable {
     /// The bound port once started (useful with port 0), else 0.
     public var port: Int {
         running.withLock { $0?.port ?? 0 }
+    }
+
+    /// True once `shutdown` has begun (a readiness endpoint can answer 503 from then on).
+    public var isDraining: Bool {
+        core.state.isDraining
     }
 
     /// Requests received and not yet answered (or aborted).

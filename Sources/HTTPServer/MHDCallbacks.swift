@@ -1,4 +1,9 @@
 import CMicroHTTPD
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 // libmicrohttpd's callbacks. They are plain named, non-isolated functions on purpose: a closure written in
 // top-level code would be inferred @MainActor and trap when MHD calls it from a pool thread.
@@ -45,7 +50,7 @@ func mhdAccessHandler(
         body: body,
         requestID: context.requestID)
     var response = core.handler(request)
-    if !(100...999).contains(response.status) {
+    if !(200...599).contains(response.status) {  // 1xx cannot be a final answer; beyond 599 is not HTTP
         response = core.errorResponder(500, "the handler answered with invalid status \(response.status)")
     }
     return queue(response, core: core, context: context, connection: connection)
@@ -66,10 +71,10 @@ private func beginRequest(
         path: url.map { String(cString: $0) } ?? "")
     conCls.pointee = Unmanaged.passRetained(context).toOpaque()  // released in mhdRequestCompleted
     context.requestID = core.requestID(
-        clientValue: MHD_lookup_connection_value(connection, .HEADER_KIND, "X-Request-Id").map { String(cString: $0) },
+        clientValue: MHD_lookup_connection_value(connection, .HEADER_KIND, cString("X-Request-Id")).map { String(cString: $0) },
         sequence: sequence)
 
-    guard let lengthText = MHD_lookup_connection_value(connection, .HEADER_KIND, "Content-Length") else {
+    guard let lengthText = MHD_lookup_connection_value(connection, .HEADER_KIND, cString("Content-Length")) else {
         return MHD_Result.YES
     }
     // MHD has already rejected a malformed Content-Length with 400; a value too big for Int is certainly too large.
@@ -77,6 +82,7 @@ private func beginRequest(
     if declared > core.configuration.maxBodyBytes {
         // Refusing before the body is read (and before any 100 Continue) is the one deliberate early answer;
         // MHD closes this connection afterwards, which is right since the body will not be read.
+        context.bodyTooLarge = true  // should MHD still pass body chunks, they are discarded
         let refusal = core.errorResponder(413, bodyTooLargeDetail(core))
         return queue(refusal, core: core, context: context, connection: connection)
     }
@@ -117,7 +123,7 @@ private func queue(
 ) -> MHD_Result {
     context.responded = true
     context.status = response.status
-    context.responseBytes = response.body.count
+    context.responseBytes = context.method == "HEAD" ? 0 : response.body.count  // body bytes actually sent
     guard let mhdResponse = makeMHDResponse(body: response.body) else { return MHD_Result.NO }
     defer { MHD_destroy_response(mhdResponse) }
 
@@ -125,16 +131,30 @@ private func queue(
     for (name, value) in response.headers {
         if asciiCaseInsensitiveEqual(name, "Content-Length") { continue }  // MHD writes the real one
         if asciiCaseInsensitiveEqual(name, "Content-Type") { hasContentType = true }
-        _ = MHD_add_response_header(mhdResponse, name, value)  // refused (ignored) if it contains CR/LF
+        addHeader(mhdResponse, name, value)
     }
     if !hasContentType && !response.body.isEmpty {
-        _ = MHD_add_response_header(mhdResponse, "Content-Type", "application/octet-stream")
+        _ = MHD_add_response_header(mhdResponse, cString("Content-Type"), cString("application/octet-stream"))
     }
-    _ = MHD_add_response_header(mhdResponse, "X-Request-Id", context.requestID)
+    context.requestID.withCString { _ = MHD_add_response_header(mhdResponse, cString("X-Request-Id"), $0) }
     if core.state.isDraining {
-        _ = MHD_add_response_header(mhdResponse, "Connection", "close")
+        _ = MHD_add_response_header(mhdResponse, cString("Connection"), cString("close"))
     }
     return MHD_queue_response(connection, UInt32(response.status), mhdResponse)
+}
+
+/// Adds a header; MHD refuses (and we ignore) one containing CR/LF. Explicit `withCString`: the implicit
+/// String-to-pointer conversion allocates a copy for every small (<= 15 byte) string, i.e. most header names.
+private func addHeader(_ response: OpaquePointer, _ name: String, _ value: String) {
+    name.withCString { name in
+        value.withCString { value in _ = MHD_add_response_header(response, name, value) }
+    }
+}
+
+/// A NUL-terminated C string for a literal, without the per-call copy a `String` argument would make.
+@inline(__always)
+private func cString(_ literal: StaticString) -> UnsafePointer<CChar> {
+    UnsafeRawPointer(literal.utf8Start).assumingMemoryBound(to: CChar.self)
 }
 
 /// Owns a response body while MHD sends it.
@@ -166,21 +186,25 @@ private func releaseResponseBody(_ cls: UnsafeMutableRawPointer?) {
     Unmanaged<ResponseBody>.fromOpaque(cls).release()
 }
 
+/// The (key, value) pairs of one kind (headers, query arguments), in order. Counted first (a nil iterator only
+/// counts) so a request without any costs no allocation and the rest one exactly sized array.
 private func connectionValues(_ connection: OpaquePointer, kind: MHD_ValueKind) -> [(name: String, value: String)] {
-    let collector = PairCollector()
-    let cls = Unmanaged.passUnretained(collector).toOpaque()
-    _ = withExtendedLifetime(collector) {
-        MHD_get_connection_values(connection, kind, collectPair, cls)
+    let count = Int(MHD_get_connection_values(connection, kind, nil, nil))
+    if count <= 0 { return [] }
+    var pairs: [(name: String, value: String)] = []
+    pairs.reserveCapacity(count)
+    withUnsafeMutablePointer(to: &pairs) { pointer in
+        _ = MHD_get_connection_values(connection, kind, collectPair, UnsafeMutableRawPointer(pointer))
     }
-    return collector.pairs
+    return pairs
 }
 
 private func collectPair(
     cls: UnsafeMutableRawPointer?, kind: MHD_ValueKind, key: UnsafePointer<CChar>?, value: UnsafePointer<CChar>?
 ) -> MHD_Result {
     guard let cls, let key else { return MHD_Result.YES }
-    let collector = Unmanaged<PairCollector>.fromOpaque(cls).takeUnretainedValue()
-    collector.pairs.append((String(cString: key), value.map { String(cString: $0) } ?? ""))
+    let pairs = cls.assumingMemoryBound(to: [(name: String, value: String)].self)
+    pairs.pointee.append((String(cString: key), value.map { String(cString: $0) } ?? ""))
     return MHD_Result.YES
 }
 
@@ -198,4 +222,16 @@ func mhdRequestCompleted(
     let context = Unmanaged<RequestContext>.fromOpaque(stored).takeRetainedValue()
     core.logAccess(context, termination: termination)
     core.state.requestEnded()
+}
+
+/// libmicrohttpd's own messages (connection limit reached, malformed or oversized requests it refused itself, ...)
+/// go to the server's logger instead of raw stderr.
+func mhdLog(cls: UnsafeMutableRawPointer?, format: UnsafePointer<CChar>?, arguments: CVaListPointer?) {
+    guard let cls, let format, let arguments else { return }
+    let core = Unmanaged<ServerCore>.fromOpaque(cls).takeUnretainedValue()
+    var buffer = [CChar](repeating: 0, count: 512)
+    let written = max(0, min(Int(vsnprintf(&buffer, buffer.count, format, arguments)), buffer.count - 1))
+    var message = String(decoding: buffer[..<written].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    while message.last?.isNewline == true { message.removeLast() }
+    core.logger.notice("libmicrohttpd: \(message)")
 }

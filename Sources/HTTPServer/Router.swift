@@ -5,7 +5,8 @@ public struct Router: Sendable {
     public typealias Handler = @Sendable (HTTPRequest) -> HTTPResponse
     public typealias MethodNotAllowedResponder = @Sendable (_ request: HTTPRequest, _ allow: [String]) -> HTTPResponse
 
-    private var routes: [String: [String: Handler]] = [:]
+    /// A service has a handful of routes: a linear scan with string equality (length first) beats hashing the path.
+    private var routes: [(path: String, methods: [(method: String, handler: Handler)])] = []
     private let notFound: Handler
     private let methodNotAllowed: MethodNotAllowedResponder
 
@@ -23,7 +24,15 @@ public struct Router: Sendable {
 
     /// Registers `handler` for `method` on `path`; a later registration of the same pair replaces the earlier one.
     public mutating func on(_ method: String, _ path: String, _ handler: @escaping Handler) {
-        routes[path, default: [:]][method] = handler
+        guard let routeIndex = routes.firstIndex(where: { $0.path == path }) else {
+            routes.append((path, [(method, handler)]))
+            return
+        }
+        if let methodIndex = routes[routeIndex].methods.firstIndex(where: { $0.method == method }) {
+            routes[routeIndex].methods[methodIndex].handler = handler
+        } else {
+            routes[routeIndex].methods.append((method, handler))
+        }
     }
 
     public mutating func get(_ path: String, _ handler: @escaping Handler) { on("GET", path, handler) }
@@ -31,8 +40,8 @@ public struct Router: Sendable {
 
     /// The methods `path` answers (HEAD included wherever GET is), sorted; nil for an unknown path.
     public func allowedMethods(for path: String) -> [String]? {
-        guard let methods = routes[path] else { return nil }
-        var allow = Set(methods.keys)
+        guard let methods = methods(for: path) else { return nil }
+        var allow = Set(methods.map(\.method))
         if allow.contains("GET") { allow.insert("HEAD") }
         return allow.sorted()
     }
@@ -53,8 +62,12 @@ public struct Router: Sendable {
     }
 
     private func handler(for request: HTTPRequest) -> Handler? {
-        guard let methods = routes[request.path] else { return nil }
-        if let handler = methods[request.method] { return handler }
-        return request.method == "HEAD" ? methods["GET"] : nil
+        guard let methods = methods(for: request.path) else { return nil }
+        if let match = methods.first(where: { $0.method == request.method }) { return match.handler }
+        return request.method == "HEAD" ? methods.first(where: { $0.method == "GET" })?.handler : nil
+    }
+
+    private func methods(for path: String) -> [(method: String, handler: Handler)]? {
+        routes.first(where: { $0.path == path })?.methods
     }
 }

@@ -15,6 +15,7 @@ public struct ServerConfiguration: Sendable {
     /// Largest accepted request body; larger ones get 413 (from Content-Length up front, or while counting a chunked body).
     public var maxBodyBytes: Int
     /// Open connections across the server; further ones are closed at accept.
+    /// (libmicrohttpd splits it evenly between the pool threads, so keep it well above `threads`.)
     public var connectionLimit: Int
     /// Open connections per client IP; 0 turns the limit off.
     public var perIPConnectionLimit: Int

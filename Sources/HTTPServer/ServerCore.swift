@@ -10,7 +10,10 @@ final class ServerCore: Sendable {
     let errorResponder: HTTPServer.ErrorResponder
     let state = ServerState()
     /// Random per process, so ids from different runs or replicas do not collide; a counter makes them unique within one.
-    let requestIDPrefix: String
+    let requestIDPrefix: UInt32
+    /// Our `logger` copy is immutable, so whether it logs `.info` is fixed; checking a Bool per request is cheaper
+    /// than asking the log handler (which copies the handler existential).
+    let accessLogEnabled: Bool
 
     init(
         configuration: ServerConfiguration, logger: Logger,
@@ -20,9 +23,8 @@ final class ServerCore: Sendable {
         self.logger = logger
         self.handler = handler
         self.errorResponder = errorResponder
-        let random = UInt32.random(in: UInt32.min...UInt32.max)
-        let hex = String(random, radix: 16)
-        requestIDPrefix = String(repeating: "0", count: 8 - hex.count) + hex
+        requestIDPrefix = UInt32.random(in: UInt32.min...UInt32.max)
+        accessLogEnabled = logger.logLevel <= .info
     }
 
     /// The client's id when it is printable ASCII without spaces and at most 128 bytes, else a fresh one.
@@ -32,10 +34,11 @@ final class ServerCore: Sendable {
         {
             return value
         }
-        return requestIDPrefix + "-" + String(sequence, radix: 16)
+        return generatedRequestID(prefix: requestIDPrefix, sequence: sequence)
     }
 
     func logAccess(_ context: RequestContext, termination: MHD_RequestTerminationCode) {
+        guard accessLogEnabled else { return }
         logger.info("\(accessLine(context, termination: termination))")
     }
 
@@ -85,7 +88,23 @@ final class RequestContext {
     }
 }
 
-/// Collects (key, value) pairs from `MHD_get_connection_values`.
-final class PairCollector {
-    var pairs: [(name: String, value: String)] = []
+/// "<8 hex digits of prefix>-<hex sequence>", built in one allocation (this runs for every request).
+func generatedRequestID(prefix: UInt32, sequence: UInt64) -> String {
+    let sequenceDigits = max(1, (64 - sequence.leadingZeroBitCount + 3) / 4)
+    return String(unsafeUninitializedCapacity: 9 + sequenceDigits) { buffer in
+        writeHex(UInt64(prefix), digits: 8, into: buffer, at: 0)
+        buffer[8] = UInt8(ascii: "-")
+        writeHex(sequence, digits: sequenceDigits, into: buffer, at: 9)
+        return 9 + sequenceDigits
+    }
+}
+
+/// Writes the low `digits` hex digits of `value` (lower case) at `offset`.
+private func writeHex(_ value: UInt64, digits: Int, into buffer: UnsafeMutableBufferPointer<UInt8>, at offset: Int) {
+    var rest = value
+    for index in stride(from: offset + digits - 1, through: offset, by: -1) {
+        let digit = UInt8(truncatingIfNeeded: rest & 0xF)
+        buffer[index] = digit < 10 ? 48 + digit : 87 + digit
+        rest >>= 4
+    }
 }

@@ -14,12 +14,12 @@ public enum TerminationSignals {
         pthread_sigmask(SIG_BLOCK, &set, nil)
     }
 
-    /// Sleeps until SIGTERM or SIGINT arrives and returns its number. Requires `block()` to have run first.
+    /// Sleeps until SIGTERM or SIGINT arrives and returns its number (-1 if `sigwait` itself failed, which only
+    /// an invalid signal set can cause). Requires `block()` to have run first.
     public static func wait() -> Int32 {
         var set = terminationSet()
         var signal: Int32 = 0
-        while sigwait(&set, &signal) != 0 {}  // only fails on an invalid set; retry is harmless
-        return signal
+        return sigwait(&set, &signal) == 0 ? signal : -1
     }
 
     private static func terminationSet() -> sigset_t {

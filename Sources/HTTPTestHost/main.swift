@@ -13,8 +13,10 @@ TerminationSignals.block()
 
 var logger = Logger(label: "http-test-host", factory: { label in StreamLogHandler.standardError(label: label) })
 logger.logLevel = .info
+// HTTP_TEST_HOST_ADDRESS lets a person try other listen addresses (0.0.0.0, ::, ::1) by hand.
+let address = getenv("HTTP_TEST_HOST_ADDRESS").map { String(cString: $0) } ?? "127.0.0.1"
 let server = HTTPServer(
-    configuration: ServerConfiguration(host: "127.0.0.1", port: 0, threads: 2, idleTimeoutSeconds: 60),
+    configuration: ServerConfiguration(host: address, port: 0, threads: 4, idleTimeoutSeconds: 60),
     logger: logger,
     handler: TestHostRoutes.router.respond(to:))
 do {

@@ -107,7 +107,7 @@ public struct MLP: Module {
 
     /// The outputs for plain numbers (each becomes a leaf on the model's tape).
     public func callAsFunction(_ x: [Double]) -> [Value] {
-        let tape = layers[0].neurons[0].bias.onTape
+        let tape = layers[0].neurons[0].bias.tape
         return self(x.map { Value($0, on: tape) })
     }
 

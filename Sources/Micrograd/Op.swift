@@ -11,7 +11,13 @@ public enum Op: UInt8, Sendable, CaseIterable {
     case exp, log, tanh, relu, sigmoid
 
     /// The name used on the wire (JSON `op`). Both pow forms are "pow".
-    public var name: String {
+    public var name: String { staticName.description }
+
+    /// micrograd's `_op` string, as drawn in its graphs.
+    public var symbol: String { staticSymbol.description }
+
+    /// `name` as a StaticString, for writers that copy its bytes without making a String.
+    public var staticName: StaticString {
         switch self {
         case .leaf: "leaf"
         case .add: "add"
@@ -28,8 +34,8 @@ public enum Op: UInt8, Sendable, CaseIterable {
         }
     }
 
-    /// micrograd's `_op` string, as drawn in its graphs.
-    public var symbol: String {
+    /// `symbol` as a StaticString.
+    public var staticSymbol: StaticString {
         switch self {
         case .leaf: ""
         case .add: "+"

@@ -57,7 +57,10 @@ struct TapeHandle: Equatable {
     init(_ storage: UnsafeMutablePointer<TapeStorage>) { self.storage = storage }
 
     /// The tape object this storage belongs to.
-    var tape: Tape { storage.pointee.owner.unsafelyUnwrapped.takeUnretainedValue() }
+    var tape: Tape {
+        guard let owner = storage.pointee.owner else { preconditionFailure("This value's tape was released") }
+        return owner.takeUnretainedValue()
+    }
 
     @inlinable var count: Int { storage.pointee.count }
 
@@ -197,6 +200,20 @@ struct TapeHandle: Equatable {
         }
     }
 
+    func recomputeForward(from start: Int) {
+        guard let nodes = storage.pointee.nodes else { return }
+        for i in Swift.max(start, 0)..<count {
+            let n = nodes[i]
+            switch n.op {
+            case .leaf: continue
+            case .powConst:
+                nodes[i].data = Rules.forward(.powConst, nodes[Int(n.a)].data, 0, storage.pointee.constants[Int(-2 - n.b)].value)
+            default:
+                nodes[i].data = Rules.forward(n.op, nodes[Int(n.a)].data, n.b >= 0 ? nodes[Int(n.b)].data : 0, 0)
+            }
+        }
+    }
+
     func zeroGrad() {
         guard let nodes = storage.pointee.nodes else { return }
         for i in 0..<count { nodes[i].grad = 0 }
@@ -270,7 +287,9 @@ struct TapeHandle: Equatable {
 ///     }
 ///
 /// Handles (``Value``s and indices) to dropped nodes are invalid; reading one traps (until its index is
-/// reused by a newer node). The tape must outlive its values (``current`` lives as long as its thread).
+/// reused by a newer node). The tape must outlive its values: ``current`` lives as long as its thread; keep a
+/// tape you create alive while you use its values (`withExtendedLifetime(tape) { ... }` where the tape is not
+/// otherwise used after its values are made, since Swift may release an object after its last use).
 ///
 /// A tape is not thread-safe: use one per thread (``current``) or per request.
 public final class Tape {
@@ -282,18 +301,21 @@ public final class Tape {
     /// Creates an empty tape with room for `capacity` nodes before it first grows.
     public init(capacity: Int = 0) {
         precondition(capacity >= 0 && capacity <= Tape.maximumCount, "Tape capacity out of range: \(capacity)")
-        let storage = UnsafeMutablePointer<TapeStorage>.allocate(capacity: 1)
-        storage.initialize(to: TapeStorage(nodes: nil, count: 0, capacity: 0, constants: [], labels: [:],
-                                           highestLabelled: -1, owner: nil))
+        let storage = StoragePool.shared.take()
         handle = TapeHandle(storage)
         storage.pointee.owner = Unmanaged.passUnretained(self)
         if capacity > 0 { handle.reallocate(to: capacity) }
     }
 
+    /// Frees the node buffer and empties the header, which goes back to ``StoragePool`` (see there why).
     deinit {
         handle.freeBuffer()
-        handle.storage.deinitialize(count: 1)
-        handle.storage.deallocate()
+        handle.storage.pointee.count = 0
+        handle.storage.pointee.constants = []
+        handle.storage.pointee.labels = [:]
+        handle.storage.pointee.highestLabelled = -1
+        handle.storage.pointee.owner = nil
+        StoragePool.shared.give(handle.storage)
     }
 
     /// The number of nodes on the tape; the next node gets this index.
@@ -372,6 +394,10 @@ public final class Tape {
 
     /// Sets every node's grad to 0.
     public func zeroGrad() { handle.zeroGrad() }
+
+    /// Recomputes the forward value of every non-leaf node from index `start` on, in index order: after
+    /// ``setData(_:_:)`` on leaves, this re-evaluates the same graph without rebuilding it.
+    public func recomputeForward(from start: Int = 0) { handle.recomputeForward(from: start) }
 
     /// Sets the grad of `output` and of each of its ancestors to 0 (other nodes keep theirs).
     public func zeroGrad(from output: Int32) {

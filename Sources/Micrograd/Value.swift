@@ -14,15 +14,17 @@
 /// combining and dropping values never touches a reference count. Measured on the benchmark's W1 (a 100,000-step
 /// tanh chain) forward: 13.6 ns/node with an `unowned(unsafe)` tape reference, 8.8 with the pointer (C tape: 7.2).
 /// The price is Stan's: the tape must outlive its values. Thread tapes (``Tape/current``) live as long as
-/// their thread; a tape you create yourself (`Value(x, on: tape)`) must outlive the values made on it.
+/// their thread; a tape you create yourself (`Value(x, on: tape)`) must outlive the values made on it (Swift may
+/// release an object after its last use: wrap such work in `withExtendedLifetime(tape) { ... }`). A value whose
+/// tape was released traps when read; it never reads freed memory (see `StoragePool`).
 public struct Value {
-    @usableFromInline let tape: TapeHandle
+    @usableFromInline let handle: TapeHandle
     /// This value's node index on its tape.
     public let index: Int32
 
     @inlinable @inline(__always)
-    init(_ tape: TapeHandle, _ index: Int32) {
-        self.tape = tape
+    init(_ handle: TapeHandle, _ index: Int32) {
+        self.handle = handle
         self.index = index
     }
 
@@ -48,50 +50,50 @@ public struct Value {
         if let label { tape.setLabel(index, label) }
     }
 
-    /// The tape this value lives on.
-    public var onTape: Tape { tape.tape }
+    /// The tape this value lives on (traps if that tape was released).
+    public var tape: Tape { handle.tape }
 
     /// The forward value. Setting it changes this node only (nodes computed from it keep their values).
     @inlinable public var data: Double {
-        get { tape.node(index).pointee.data }
-        nonmutating set { tape.node(index).pointee.data = newValue }
+        get { handle.node(index).pointee.data }
+        nonmutating set { handle.node(index).pointee.data = newValue }
     }
 
     /// d(output)/d(self), accumulated by the last ``backward()`` calls.
     @inlinable public var grad: Double {
-        get { tape.node(index).pointee.grad }
-        nonmutating set { tape.node(index).pointee.grad = newValue }
+        get { handle.node(index).pointee.grad }
+        nonmutating set { handle.node(index).pointee.grad = newValue }
     }
 
     /// The op that produced this value (`.leaf` for a leaf).
-    public var op: Op { tape.node(index).pointee.op }
+    public var op: Op { handle.node(index).pointee.op }
 
     /// The exponent of a `pow` with a constant exponent, else nil.
-    public var constant: Double? { tape.constant(index) }
+    public var constant: Double? { handle.constant(index) }
 
     /// The values this one was computed from, in order (`a - b` gives `[a, b]`; `a + a` gives `[a, a]`).
     public var inputs: [Value] {
-        let n = tape.node(index).pointee
+        let n = handle.node(index).pointee
         if n.a < 0 { return [] }
-        if n.b < 0 { return [Value(tape, n.a)] }
-        return [Value(tape, n.a), Value(tape, n.b)]
+        if n.b < 0 { return [Value(handle, n.a)] }
+        return [Value(handle, n.a), Value(handle, n.b)]
     }
 
     /// An optional name, for drawings.
     public var label: String? {
-        get { tape.label(index) }
-        nonmutating set { tape.setLabel(index, newValue) }
+        get { handle.label(index) }
+        nonmutating set { handle.setLabel(index, newValue) }
     }
 
     /// Seeds this value's grad with 1 and accumulates gradients into all its ancestors (see ``Tape/backward(from:)``).
-    public func backward() { tape.backward(from: index) }
+    public func backward() { handle.backward(from: index) }
 
     /// Sets the grad of this value and of all its ancestors to 0, so ``backward()`` can run again.
-    public func zeroGrad() { tape.tape.zeroGrad(from: index) }
+    public func zeroGrad() { handle.tape.zeroGrad(from: index) }
 
     /// This value and all its ancestors, inputs before the values that use them (ascending tape order).
     public func topologicalOrder() -> [Value] {
-        tape.ancestors(of: index).map { Value(tape, $0) }
+        handle.ancestors(of: index).map { Value(handle, $0) }
     }
 }
 
@@ -102,9 +104,9 @@ extension Value: CustomStringConvertible {
 
 extension Value: Hashable {
     /// Two handles are equal when they name the same node of the same tape.
-    @inlinable public static func == (l: Value, r: Value) -> Bool { l.tape == r.tape && l.index == r.index }
+    @inlinable public static func == (l: Value, r: Value) -> Bool { l.handle == r.handle && l.index == r.index }
     public func hash(into hasher: inout Hasher) {
-        hasher.combine(tape.storage)
+        hasher.combine(handle.storage)
         hasher.combine(index)
     }
 }

@@ -4,18 +4,18 @@
 extension Value {
     @inlinable @inline(__always)
     static func binary(_ op: Op, _ l: Value, _ r: Value) -> Value {
-        if _slowPath(l.tape != r.tape) { mixedTapes() }
-        return Value(l.tape, l.tape.apply(op, l.index, r.index, constant: 0))
+        if _slowPath(l.handle != r.handle) { mixedTapes() }
+        return Value(l.handle, l.handle.apply(op, l.index, r.index, constant: 0))
     }
 
     @inlinable @inline(__always)
     func unary(_ op: Op, constant: Double = 0) -> Value {
-        Value(tape, tape.apply(op, index, -1, constant: constant))
+        Value(handle, handle.apply(op, index, -1, constant: constant))
     }
 
     /// A leaf holding `x` on this value's tape.
     @inlinable @inline(__always)
-    func leafOnSameTape(_ x: Double) -> Value { Value(tape, tape.leaf(x)) }
+    func leafOnSameTape(_ x: Double) -> Value { Value(handle, handle.leaf(x)) }
 
     @usableFromInline @inline(never)
     static func mixedTapes() -> Never { preconditionFailure("Values from different tapes cannot be combined") }

@@ -105,3 +105,23 @@ struct OperationsTests {
         }
     }
 }
+
+@Suite("The page")
+struct PageRoutesTests {
+    @Test func servesThePageItsScriptAndStyleUnderAStrictPolicy() throws {
+        try withService { port, _ in
+            for (path, type, marker) in [
+                ("/", "text/html", "<html"), ("/app.js", "javascript", "evaluate"), ("/app.css", "text/css", "{"),
+            ] {
+                let response = try send(port, "GET", path)
+                #expect(response.status == 200, "\(path)")
+                #expect(response.header("Content-Type")?.contains(type) == true, "\(path)")
+                #expect(response.header("Content-Security-Policy")?.hasPrefix("default-src 'self'") == true)
+                #expect(response.text.contains(marker), "\(path)")
+                let etag = try #require(response.header("ETag"))
+                let again = try send(port, "GET", path, headers: [("If-None-Match", etag)])
+                #expect(again.status == 304 && again.body.isEmpty)
+            }
+        }
+    }
+}

@@ -20,23 +20,35 @@ public enum GraphRequestDecoder {
     }
 }
 
-/// Where the reader is, so an error can carry a JSON pointer. Cheap to update on the hot path.
-private enum ReadContext {
-    case root
-    case member(String)            // a top-level member
-    case node(Int)
-    case nodeMember(Int, String)
-    case input(Int, Int)
-    case value(String)             // a member of "values"
+/// Where the reader is, so an error can carry a JSON pointer. Plain integers on the hot path; the pointer
+/// String is only built when a problem is reported.
+private struct ReadContext {
+    enum Kind: UInt8 { case root, member, node, nodeMember, input, value }
+    enum Member: UInt8 { case id, op, inputs, value, label, exponent, named }
+    var kind = Kind.root
+    var node = 0, input = 0
+    var member = Member.named
+    /// A top-level member, an unknown node member, or a "values" variable (set only on those rarer paths).
+    var name = ""
+
+    mutating func root() { kind = .root }
+    mutating func member(_ n: String) { kind = .member; name = n }
+    mutating func value(_ n: String) { kind = .value; name = n }
+    mutating func node(_ i: Int) { kind = .node; node = i }
+    mutating func nodeMember(_ i: Int, _ m: Member) { kind = .nodeMember; node = i; member = m }
+    mutating func nodeMember(_ i: Int, named n: String) { kind = .nodeMember; node = i; member = .named; name = n }
+    mutating func input(_ i: Int, _ j: Int) { kind = .input; node = i; input = j }
 
     var pointer: String {
-        switch self {
-        case .root: ""
-        case .member(let name): "/" + JSONPointer.escape(name)
-        case .node(let i): JSONPointer.node(i)
-        case .nodeMember(let i, let name): JSONPointer.node(i, name)
-        case .input(let i, let j): JSONPointer.input(i, j)
-        case .value(let name): "/values/" + JSONPointer.escape(name)
+        switch kind {
+        case .root: return ""
+        case .member: return "/" + JSONPointer.escape(name)
+        case .node: return JSONPointer.node(node)
+        case .nodeMember:
+            let names = ["id", "op", "inputs", "value", "label", "exponent"]
+            return JSONPointer.node(node, member == .named ? name : names[Int(member.rawValue)])
+        case .input: return JSONPointer.input(node, input)
+        case .value: return "/values/" + JSONPointer.escape(name)
         }
     }
 }
@@ -44,24 +56,25 @@ private enum ReadContext {
 private struct GraphRequestReader {
     var s: JSONScanner
     let limits: GraphLimits
-    var context = ReadContext.root
+    var context = ReadContext()
     /// The first shape/graph problem seen; reported once the whole text is known to be well-formed.
     var problem: Problem?
 
     // Ids, interned by bytes. Per symbol: the request node that defines it (-1 while only referenced),
     // and its first reference (for an "unknown id" pointer).
     var ids: IDTable
-    var definedAt: [Int32] = []
-    var firstUseNode: [Int32] = []
-    var firstUseInput: [Int32] = []
+    var definedAt: Column<Int32>
+    var firstUseNode: Column<Int32>
+    var firstUseInput: Column<Int32>
 
     // Request nodes, in request order. Inputs are refs: a symbol (>= 0), a constant `-(k + 2)`, or -1 (none).
-    var nodeSymbol: [Int32] = []
-    var nodeOp: [Op] = []
-    var nodeValue: [Double] = []
-    var nodeLabel: [String?] = []
-    var nodeIn0: [Int32] = []
-    var nodeIn1: [Int32] = []
+    var nodeSymbol: Column<Int32>
+    var nodeOp: Column<UInt8>  // Op raw values
+    var nodeValue: Column<Double>
+    var nodeIn0: Column<Int32>
+    var nodeIn1: Column<Int32>
+    /// Labels are rare: stored by node index only when present.
+    var nodeLabel: [Int32: String] = [:]
     var constants: [Double] = []
 
     // Top-level members.
@@ -74,16 +87,19 @@ private struct GraphRequestReader {
         s = JSONScanner(base: base, count: count)
         self.limits = limits
         // A node costs at least ~12 bytes of JSON; reserve for a dense request without over-reserving for a sparse one.
-        let estimate = min(count / 24 + 16, limits.maxNodes + 16)
+        let estimate = min(count / 48 + 16, limits.maxNodes + 16)
         ids = IDTable(expectedCount: estimate)
-        definedAt.reserveCapacity(estimate); firstUseNode.reserveCapacity(estimate); firstUseInput.reserveCapacity(estimate)
-        nodeSymbol.reserveCapacity(estimate); nodeOp.reserveCapacity(estimate); nodeValue.reserveCapacity(estimate)
-        nodeLabel.reserveCapacity(estimate); nodeIn0.reserveCapacity(estimate); nodeIn1.reserveCapacity(estimate)
+        definedAt = Column(capacity: estimate); firstUseNode = Column(capacity: estimate); firstUseInput = Column(capacity: estimate)
+        nodeSymbol = Column(capacity: estimate); nodeOp = Column(capacity: estimate); nodeValue = Column(capacity: estimate)
+        nodeIn0 = Column(capacity: estimate); nodeIn1 = Column(capacity: estimate)
     }
 
     mutating func release() {
         s.release()
         ids.release()
+        pending.release()
+        definedAt.release(); firstUseNode.release(); firstUseInput.release()
+        nodeSymbol.release(); nodeOp.release(); nodeValue.release(); nodeIn0.release(); nodeIn1.release()
     }
 
     /// Keeps the first problem (only error paths call this, so building the Problem eagerly costs nothing).
@@ -128,37 +144,42 @@ private struct GraphRequestReader {
         }
         if try !s.open(UInt8(ascii: "{"), close: UInt8(ascii: "}")) {
             repeat {
-                context = .root
+                context.root()
                 let key = try s.readKey()
                 if key.equals("nodes") {
-                    context = .member("nodes")
+                    context.member("nodes")
                     if sawNodes { try duplicateMember("nodes"); continue }
                     sawNodes = true
                     try readNodes()
                 } else if key.equals("output") {
-                    context = .member("output")
+                    context.member("output")
                     if sawOutput { try duplicateMember("output"); continue }
                     sawOutput = true
                     try readOutput()
                 } else if key.equals("expression") {
-                    context = .member("expression")
+                    context.member("expression")
                     if sawExpression { try duplicateMember("expression"); continue }
                     sawExpression = true
                     try readExpression()
                 } else if key.equals("values") {
-                    context = .member("values")
+                    context.member("values")
                     if sawValues { try duplicateMember("values"); continue }
                     sawValues = true
                     try readValues()
                 } else {
-                    // Unknown members are allowed (forward compatibility) but must still be valid JSON.
-                    context = .member(String(decoding: key, as: UTF8.self))
+                    // Refused rather than ignored: a misspelt "output" would otherwise silently differentiate the last node.
+                    let name = String(decoding: key, as: UTF8.self)
+                    context.member(name)
+                    record(.invalidRequest(
+                        "unknown member \"\(name)\"; a request has \"nodes\" and \"output\", or \"expression\" and \"values\"",
+                        pointer: context.pointer))
                     try s.skipValue()
                 }
             } while try s.nextMember(close: UInt8(ascii: "}"))
         }
-        context = .root
+        context.root()
         try expectEnd()
+        flushIDs()
     }
 
     mutating func expectEnd() throws(ScanError) {
@@ -203,7 +224,7 @@ private struct GraphRequestReader {
         var seen = Set<String>()
         repeat {
             let name = String(decoding: try s.readKey(), as: UTF8.self)
-            context = .value(name)
+            context.value(name)
             if !seen.insert(name).inserted {
                 record(.invalidRequest("duplicate variable \"\(name)\" in \"values\"", pointer: context.pointer))
                 try s.skipValue()
@@ -257,41 +278,37 @@ private struct GraphRequestReader {
     }
 
     mutating func readNode(_ i: Int) throws(ScanError) {
-        context = .node(i)
-        var symbol: Int32 = -1
+        context.node(i)
         var opName: OpName?
         var value: Double?
         var exponent: Double?
         var label: String?
-        var in0: Int32 = -1, in1: Int32 = -1
         var inputCount = 0
         var seen: Seen = []
-        defer {
-            nodeSymbol.append(symbol); nodeValue.append(value ?? exponent ?? 0); nodeLabel.append(label)
-            nodeIn0.append(in0); nodeIn1.append(in1)
-        }
+        // Placeholders first: the id and inputs are filled in when the batch of pending ids is interned.
+        nodeSymbol.append(-1); nodeOp.append(Op.leaf.rawValue); nodeValue.append(0)
+        nodeIn0.append(-1); nodeIn1.append(-1)
         guard try s.peek() == UInt8(ascii: "{") else {
             record(.invalidRequest("a node must be an object", pointer: context.pointer))
-            nodeOp.append(.leaf)
             return try s.skipValue()
         }
         if try !s.open(UInt8(ascii: "{"), close: UInt8(ascii: "}")) {
             repeat {
                 let key = try s.readKey()
                 if key.equals("id") {
-                    context = .nodeMember(i, "id")
+                    context.nodeMember(i, .id)
                     if try duplicate(.id, &seen) { continue }
-                    symbol = try readNodeID(i)
+                    try readNodeID(i)
                 } else if key.equals("op") {
-                    context = .nodeMember(i, "op")
+                    context.nodeMember(i, .op)
                     if try duplicate(.op, &seen) { continue }
                     opName = try readOpName()
                 } else if key.equals("inputs") {
-                    context = .nodeMember(i, "inputs")
+                    context.nodeMember(i, .inputs)
                     if try duplicate(.inputs, &seen) { continue }
-                    inputCount = try readInputs(i, &in0, &in1)
+                    inputCount = try readInputs(i)
                 } else if key.equals("value") {
-                    context = .nodeMember(i, "value")
+                    context.nodeMember(i, .value)
                     if try duplicate(.value, &seen) { continue }
                     value = try readNumberOrNonFinite()
                     if value == nil {
@@ -299,27 +316,33 @@ private struct GraphRequestReader {
                                                pointer: context.pointer))
                     }
                 } else if key.equals("label") {
-                    context = .nodeMember(i, "label")
+                    context.nodeMember(i, .label)
                     if try duplicate(.label, &seen) { continue }
                     label = try readLabel()
                 } else if key.equals("exponent") {
-                    context = .nodeMember(i, "exponent")
+                    context.nodeMember(i, .exponent)
                     if try duplicate(.exponent, &seen) { continue }
                     exponent = try readNumberOrNonFinite()
                     if exponent == nil {
                         record(.invalidRequest("\"exponent\" must be a number", pointer: context.pointer))
                     }
                 } else {
-                    context = .nodeMember(i, String(decoding: key, as: UTF8.self))
+                    let name = String(decoding: key, as: UTF8.self)
+                    context.nodeMember(i, named: name)
+                    record(.invalidRequest(
+                        "unknown member \"\(name)\"; a node has \"id\", \"label\", and \"value\" or \"op\", \"inputs\", \"exponent\"",
+                        pointer: context.pointer))
                     try s.skipValue()
                 }
             } while try s.nextMember(close: UInt8(ascii: "}"))
         }
-        context = .node(i)
+        context.node(i)
         if !seen.contains(.id) {
             record(.invalidRequest("a node needs an \"id\" (a string)", pointer: context.pointer))
         }
-        nodeOp.append(resolveOp(i, opName, seen: seen, inputCount: inputCount))
+        nodeValue[i] = value ?? exponent ?? 0
+        if let label { nodeLabel[Int32(i)] = label }
+        nodeOp[i] = resolveOp(i, opName, seen: seen, inputCount: inputCount).rawValue
         if nodeOp.count + constants.count > limits.maxNodes {
             record(.invalidGraph("the graph has more than \(limits.maxNodes) nodes (node cap), counting constant inputs",
                                  pointer: context.pointer))
@@ -337,37 +360,66 @@ private struct GraphRequestReader {
         return false
     }
 
-    mutating func readNodeID(_ i: Int) throws(ScanError) -> Int32 {
+    mutating func readNodeID(_ i: Int) throws(ScanError) {
         guard try s.peek() == UInt8(ascii: "\"") else {
             record(.invalidRequest("\"id\" must be a string", pointer: context.pointer))
-            try s.skipValue()
-            return -1
+            return try s.skipValue()
         }
         let bytes = try s.readString()
-        if bytes.count > limits.maxIDBytes {
-            record(.tooLarge("an id is \(bytes.count) bytes; the limit is \(limits.maxIDBytes)", pointer: context.pointer))
-            return -1
+        if bytes.count > limits.maxIDBytes || bytes.isEmpty {
+            let detail = bytes.isEmpty ? "an id must not be empty" : "an id is \(bytes.count) bytes; the limit is \(limits.maxIDBytes)"
+            record(.invalidGraph(detail, pointer: context.pointer))
+            return
         }
-        let (symbol, isNew) = ids.intern(bytes)
-        if isNew {
-            definedAt.append(Int32(i)); firstUseNode.append(-1); firstUseInput.append(-1)
-        } else if definedAt[Int(symbol)] >= 0 {
-            record(.invalidGraph("duplicate id \"\(ids.string(symbol))\" (first defined at \(JSONPointer.node(Int(definedAt[Int(symbol)]))))",
-                                 pointer: context.pointer))
-        } else {
-            definedAt[Int(symbol)] = Int32(i)
+        queueID(bytes, node: i, input: -1)
+    }
+
+    // MARK: interning ids in batches
+
+    /// Ids waiting to be interned, in document order: fixed buffers (no Array bookkeeping per id).
+    var pending = PendingIDs()
+
+    /// Queues an id occurrence (`input` -1: the node's own id). Ids are interned `PendingIDs.capacity` at a time so
+    /// their table misses overlap (see `IDTable.warm`). Bytes decoded from escapes live in the scanner's scratch
+    /// buffer, which the next string overwrites: those are interned at once.
+    @inline(__always)
+    mutating func queueID(_ bytes: UnsafeBufferPointer<UInt8>, node: Int, input: Int) {
+        let p = bytes.baseAddress!
+        pending.append(p, count: bytes.count, hash: IDTable.hash(bytes), node: node, input: input)
+        if pending.count == PendingIDs.capacity || !(p >= s.base && p < s.base + s.end) { flushIDs() }
+    }
+
+    mutating func flushIDs() {
+        let n = pending.count
+        guard n > 0 else { return }
+        ids.warm(UnsafeBufferPointer(start: pending.hash, count: n))
+        for k in 0..<n {
+            let key = UnsafeBufferPointer(start: pending.key[k], count: Int(pending.length[k]))
+            let (symbol, isNew) = ids.intern(key, hash: pending.hash[k])
+            let i = Int(pending.node[k]), j = Int(pending.input[k])
+            if j < 0 {
+                nodeSymbol[i] = symbol
+                if isNew {
+                    definedAt.append(Int32(i)); firstUseNode.append(-1); firstUseInput.append(-1)
+                } else if definedAt[Int(symbol)] >= 0 {
+                    record(.invalidGraph("duplicate id \"\(ids.string(symbol))\" (first defined at \(JSONPointer.node(Int(definedAt[Int(symbol)]))))",
+                                         pointer: JSONPointer.node(i, "id")))
+                } else {
+                    definedAt[Int(symbol)] = Int32(i)
+                }
+            } else {
+                if isNew { definedAt.append(-1); firstUseNode.append(Int32(i)); firstUseInput.append(Int32(j)) }
+                if j == 0 { nodeIn0[i] = symbol } else if j == 1 { nodeIn1[i] = symbol }
+            }
         }
-        return symbol
+        pending.count = 0
     }
 
     mutating func readLabel() throws(ScanError) -> String? {
-        let c = try s.peek()
-        if c == UInt8(ascii: "n") {
-            if try s.readLiteral() == 2 { return nil }  // null: no label
-        } else if c == UInt8(ascii: "\"") {
+        if try s.peek() == UInt8(ascii: "\"") {
             let bytes = try s.readString()
             if bytes.count > limits.maxIDBytes {
-                record(.tooLarge("a label is \(bytes.count) bytes; the limit is \(limits.maxIDBytes)", pointer: context.pointer))
+                record(.invalidGraph("a label is \(bytes.count) bytes; the limit is \(limits.maxIDBytes)", pointer: context.pointer))
                 return nil
             }
             return String(decoding: bytes, as: UTF8.self)
@@ -378,8 +430,8 @@ private struct GraphRequestReader {
         return nil
     }
 
-    /// Reads an `inputs` array; keeps the first two refs, returns how many there were.
-    mutating func readInputs(_ i: Int, _ in0: inout Int32, _ in1: inout Int32) throws(ScanError) -> Int {
+    /// Reads an `inputs` array; keeps the first two refs (ids through the pending batch), returns how many there were.
+    mutating func readInputs(_ i: Int) throws(ScanError) -> Int {
         guard try s.peek() == UInt8(ascii: "[") else {
             record(.invalidRequest("\"inputs\" must be an array of node ids or numbers", pointer: context.pointer))
             try s.skipValue()
@@ -388,28 +440,27 @@ private struct GraphRequestReader {
         if try s.open(UInt8(ascii: "["), close: UInt8(ascii: "]")) { return 0 }
         var j = 0
         repeat {
-            context = .input(i, j)
-            let ref = try readInputRef(i, j)
-            if j == 0 { in0 = ref } else if j == 1 { in1 = ref }
+            context.input(i, j)
+            if let constant = try readInputRef(i, j) {
+                if j == 0 { nodeIn0[i] = constant } else if j == 1 { nodeIn1[i] = constant }
+            }
             j += 1
         } while try s.nextMember(close: UInt8(ascii: "]"))
-        context = .nodeMember(i, "inputs")
+        context.nodeMember(i, .inputs)
         return j
     }
 
-    mutating func readInputRef(_ i: Int, _ j: Int) throws(ScanError) -> Int32 {
+    /// A constant's ref `-(k + 2)` for a number literal; nil for an id (queued) or an invalid input (recorded).
+    mutating func readInputRef(_ i: Int, _ j: Int) throws(ScanError) -> Int32? {
         let c = try s.peek()
         if c == UInt8(ascii: "\"") {
             let bytes = try s.readString()
             if bytes.count > limits.maxIDBytes {
                 record(.invalidGraph("unknown id (longer than any id may be: \(limits.maxIDBytes) bytes)", pointer: context.pointer))
-                return -1
+                return nil
             }
-            let (symbol, isNew) = ids.intern(bytes)
-            if isNew {
-                definedAt.append(-1); firstUseNode.append(Int32(i)); firstUseInput.append(Int32(j))
-            }
-            return symbol
+            queueID(bytes, node: i, input: j)
+            return nil
         }
         if c == UInt8(ascii: "-") || s.isDigit(c) {
             // A number literal: a constant leaf of its own.
@@ -422,7 +473,7 @@ private struct GraphRequestReader {
         }
         record(.invalidRequest("an input must be a node id (string) or a number", pointer: context.pointer))
         try s.skipValue()
-        return -1
+        return nil
     }
 
     // MARK: ops
@@ -557,48 +608,57 @@ private struct GraphRequestReader {
         let total = userCount + constants.count
         var lhs = [Int32](repeating: -1, count: total)
         var rhs = [Int32](repeating: -1, count: total)
-        definedAt.withUnsafeBufferPointer { defined in
-            @inline(__always) func node(_ ref: Int32) -> Int32 {
-                ref >= 0 ? defined[Int(ref)] : ref == -1 ? -1 : Int32(userCount) + (-ref - 2)
-            }
-            for i in 0..<userCount {
-                lhs[i] = node(nodeIn0[i])
-                rhs[i] = node(nodeIn1[i])
-            }
+        let defined = definedAt
+        @inline(__always) func node(_ ref: Int32) -> Int32 {
+            ref >= 0 ? defined[Int(ref)] : ref == -1 ? -1 : Int32(userCount) + (-ref - 2)
         }
-        let order: [Int32]
+        for i in 0..<userCount {
+            lhs[i] = node(nodeIn0[i])
+            rhs[i] = node(nodeIn1[i])
+        }
+        let order: [Int32]?
         switch TopologicalOrder.sort(lhs: lhs, rhs: rhs) {
         case .success(let o): order = o
         case .failure(let cycle): throw cycleProblem(cycle)
         }
 
-        var position = [Int32](repeating: 0, count: total)
-        for (p, n) in order.enumerated() { position[Int(n)] = Int32(p) }
+        // Whole columns at once (one allocation each); an already-sorted request needs no remapping.
         let constantIDs = generatedConstantIDs()
-        var spec = GraphSpec()
-        spec.reserveCapacity(total)
-        for n32 in order {
-            let n = Int(n32)
-            if n < userCount {
-                let l = lhs[n], r = rhs[n]
-                spec.append(id: ids.string(nodeSymbol[n]), label: nodeLabel[n], op: nodeOp[n],
-                            lhs: l < 0 ? -1 : position[Int(l)], rhs: r < 0 ? -1 : position[Int(r)],
-                            value: nodeValue[n])
-            } else {
-                spec.append(id: constantIDs[n - userCount], op: .leaf, value: constants[n - userCount], isConstant: true)
-            }
+        let labels = nodeLabel
+        let opCodes = nodeOp, symbols = nodeSymbol, nodeValues = nodeValue
+        let table = ids
+        let constantValues = constants
+        func column<T>(_ f: (Int) -> T) -> [T] {
+            guard let order else { return (0..<total).map(f) }
+            return order.map { f(Int($0)) }
         }
-        spec.output = position[Int(outputNode)]
+        var spec = GraphSpec()
+        spec.ids = column { n in n < userCount ? table.string(symbols[n]) : constantIDs[n - userCount] }
+        spec.labels = labels.isEmpty ? [String?](repeating: nil, count: total) : column { labels[Int32($0)] }
+        spec.ops = column { n in n < userCount ? Op(rawValue: opCodes[n])! : .leaf }
+        spec.values = column { n in n < userCount ? nodeValues[n] : constantValues[n - userCount] }
+        spec.isConstant = column { $0 >= userCount }
+        if let order {
+            var position = [Int32](repeating: 0, count: total)
+            for (p, n) in order.enumerated() { position[Int(n)] = Int32(p) }
+            spec.lhs = order.map { let l = lhs[Int($0)]; return l < 0 ? -1 : position[Int(l)] }
+            spec.rhs = order.map { let r = rhs[Int($0)]; return r < 0 ? -1 : position[Int(r)] }
+            spec.output = position[Int(outputNode)]
+        } else {
+            spec.lhs = lhs
+            spec.rhs = rhs
+            spec.output = outputNode
+        }
         return spec
     }
 
-    /// Ids for number-literal inputs: "#0", "#1", ... in request order; if a request id already has that
-    /// name, "#" is appended until it is free (deterministic, and distinct among themselves).
+    /// Ids for number-literal inputs: "#1", "#2", ... in request order (the expression form's style); if a request
+    /// id already has that name, "#" is appended until it is free (deterministic, and distinct among themselves).
     func generatedConstantIDs() -> [String] {
         var result: [String] = []
         result.reserveCapacity(constants.count)
         for k in 0..<constants.count {
-            var id = "#" + String(k)
+            var id = "#" + String(k + 1)
             while true {
                 var probe = id
                 let taken = probe.withUTF8 { ids.find($0) } >= 0
@@ -630,4 +690,24 @@ extension UnsafeBufferPointer<UInt8> {
         for k in 0..<n where self[k] != p[k] { return false }
         return true
     }
+}
+
+/// A small fixed batch of id occurrences waiting to be interned (one raw allocation per request).
+struct PendingIDs {
+    static let capacity = 32
+    private let block = UnsafeMutableRawPointer.allocate(byteCount: capacity * 24, alignment: 8)
+    var key: UnsafeMutablePointer<UnsafePointer<UInt8>> { block.assumingMemoryBound(to: UnsafePointer<UInt8>.self) }
+    var length: UnsafeMutablePointer<Int32> { (block + Self.capacity * 8).assumingMemoryBound(to: Int32.self) }
+    var hash: UnsafeMutablePointer<UInt32> { (block + Self.capacity * 12).assumingMemoryBound(to: UInt32.self) }
+    var node: UnsafeMutablePointer<Int32> { (block + Self.capacity * 16).assumingMemoryBound(to: Int32.self) }
+    var input: UnsafeMutablePointer<Int32> { (block + Self.capacity * 20).assumingMemoryBound(to: Int32.self) }
+    var count = 0
+
+    @inline(__always)
+    mutating func append(_ p: UnsafePointer<UInt8>, count n: Int, hash h: UInt32, node i: Int, input j: Int) {
+        key[count] = p; length[count] = Int32(n); hash[count] = h; node[count] = Int32(i); input[count] = Int32(j)
+        count += 1
+    }
+
+    func release() { block.deallocate() }
 }

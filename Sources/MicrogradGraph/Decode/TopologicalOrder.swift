@@ -12,9 +12,17 @@ enum TopologicalOrder {
         var path: [Int32]
     }
 
-    /// `lhs[i]`, `rhs[i]`: inputs of node `i` (-1 when absent). Returns node indices, inputs before users.
-    static func sort(lhs: [Int32], rhs: [Int32]) -> Result<[Int32], Cycle> {
+    /// `lhs[i]`, `rhs[i]`: inputs of node `i` (-1 when absent). Returns node indices, inputs before users,
+    /// or nil when the nodes are already in order (the result would be the identity).
+    static func sort(lhs: [Int32], rhs: [Int32]) -> Result<[Int32]?, Cycle> {
         let count = lhs.count
+        // Common case: already sorted (every input before its user). DFS post-order then is the identity.
+        var sorted = true
+        for i in 0..<count where lhs[i] >= Int32(i) || rhs[i] >= Int32(i) {
+            sorted = false
+            break
+        }
+        if sorted { return .success(nil) }
         // 0: not visited, 1: on the stack, 2: emitted.
         var state = [UInt8](repeating: 0, count: count)
         var order: [Int32] = []

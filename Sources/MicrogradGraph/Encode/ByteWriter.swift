@@ -1,36 +1,38 @@
 /// An append-only byte buffer for building response bodies without intermediate Strings.
 ///
-/// Doubles go through `Double.write(to:)` (shortest round-trip, the same text as `description`), whose digits
-/// arrive through `_writeASCII` as raw bytes: no String is made per number. Owns raw memory: finish with `take()`.
+/// Bytes are written into a small chunk (stays in L1/L2) and moved to the result Array 64 KiB at a time:
+/// the result's pages are touched once, and there is no final whole-body copy (measured: page faults and
+/// the final memmove were ~30% of encoding a 7 MB body). Doubles go through `Double.write(to:)` (shortest
+/// round-trip, the same text as `description`), whose digits arrive through `_writeASCII` as raw bytes: no
+/// String is made per number. Owns raw memory: finish with `take()`.
 struct ByteWriter: TextOutputStream {
-    private var base: UnsafeMutablePointer<UInt8>
-    private var capacity: Int
-    private(set) var count = 0
+    private static let chunkSize = 1 << 16
+    private var out: [UInt8] = []
+    private let base: UnsafeMutablePointer<UInt8>
+    private var count = 0
 
+    /// `capacity`: the expected size of the whole body (reserved once in the result).
     init(capacity: Int) {
-        self.capacity = max(capacity, 64)
-        base = .allocate(capacity: self.capacity)
+        out.reserveCapacity(capacity)
+        base = .allocate(capacity: Self.chunkSize)
     }
 
     /// The bytes written, as an Array; the writer is spent.
     consuming func take() -> [UInt8] {
-        let result = [UInt8](UnsafeBufferPointer(start: base, count: count))
+        flush()
         base.deallocate()
-        return result
+        return out
     }
 
+    private mutating func flush() {
+        out.append(contentsOf: UnsafeBufferPointer(start: base, count: count))
+        count = 0
+    }
+
+    /// Makes room for `extra` contiguous bytes in the chunk (at most `chunkSize`; larger writes go around it).
     @inline(__always)
     mutating func reserve(_ extra: Int) {
-        if count + extra > capacity { grow(count + extra) }
-    }
-
-    private mutating func grow(_ needed: Int) {
-        let newCapacity = max(capacity * 2, needed)
-        let grown = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
-        grown.update(from: base, count: count)
-        base.deallocate()
-        base = grown
-        capacity = newCapacity
+        if count + extra > Self.chunkSize { flush() }
     }
 
     @inline(__always)
@@ -43,6 +45,11 @@ struct ByteWriter: TextOutputStream {
     @inline(__always)
     mutating func bytes(_ b: UnsafeBufferPointer<UInt8>) {
         guard let p = b.baseAddress, b.count > 0 else { return }
+        if b.count > Self.chunkSize / 2 {
+            flush()
+            out.append(contentsOf: b)
+            return
+        }
         reserve(b.count)
         (base + count).update(from: p, count: b.count)
         count += b.count
@@ -102,9 +109,7 @@ struct ByteWriter: TextOutputStream {
     }
 
     mutating func jsonString(bytes s: UnsafeBufferPointer<UInt8>) {
-        reserve(s.count + 2)
-        base[count] = UInt8(ascii: "\"")
-        count += 1
+        byte(UInt8(ascii: "\""))
         var plain = true
         for c in s where c < 0x20 || c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") {
             plain = false

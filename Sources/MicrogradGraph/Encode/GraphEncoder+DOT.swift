@@ -29,7 +29,7 @@ extension GraphEncoder {
             w.ascii("  op")
             w.int(i)
             w.ascii(" [shape=ellipse, label=\"")
-            w.ascii(op.dotSymbol)
+            w.ascii(op.staticSymbol)
             if op == .powConst { exponentText(spec.values[i], to: &w) }
             w.ascii("\"];\n  op")
             w.int(i)
@@ -95,26 +95,6 @@ extension GraphEncoder {
             e.write(to: &w)
         } else {
             w.ascii(e.isNaN ? "NaN" : e < 0 ? "-Infinity" : "Infinity")
-        }
-    }
-}
-
-extension Op {
-    /// The op node's text in DOT: micrograd's `_op` symbols (no DOT escaping needed in a quoted ellipse label).
-    var dotSymbol: StaticString {
-        switch self {
-        case .leaf: ""
-        case .add: "+"
-        case .sub: "-"
-        case .mul: "*"
-        case .div: "/"
-        case .neg: "neg"
-        case .powConst, .pow: "**"
-        case .exp: "exp"
-        case .log: "log"
-        case .tanh: "tanh"
-        case .relu: "ReLU"
-        case .sigmoid: "sigmoid"
         }
     }
 }

@@ -39,7 +39,9 @@ extension GraphEncoder {
         w.ascii("},\"edges\":[")
         var first = true
         for i in 0..<spec.count where spec.ops[i] != .leaf {
-            for (index, input) in [spec.lhs[i], spec.rhs[i]].enumerated() where input >= 0 {
+            for index in 0..<2 {
+                let input = index == 0 ? spec.lhs[i] : spec.rhs[i]
+                guard input >= 0 else { continue }
                 if !first { w.byte(UInt8(ascii: ",")) }
                 first = false
                 w.ascii("{\"source\":")

@@ -6,7 +6,7 @@ public enum GraphEncoder {
     /// issue 4's response: `{"id","output","value","nodes":[...]}`, nodes in topological order.
     public static func json(_ g: EvaluatedGraph, graphID: String) -> [UInt8] {
         let spec = g.spec
-        var w = ByteWriter(capacity: 128 + spec.count * 72)
+        var w = ByteWriter(capacity: 128 + spec.count * 80)
         w.ascii("{\"id\":")
         w.jsonString(graphID)
         w.ascii(",\"output\":")
@@ -79,25 +79,5 @@ public enum GraphEncoder {
         }
         w.byte(UInt8(ascii: "}"))
         return w.take()
-    }
-}
-
-extension Op {
-    /// `name` as a StaticString, for writers that copy bytes without making a String.
-    var staticName: StaticString {
-        switch self {
-        case .leaf: "leaf"
-        case .add: "add"
-        case .sub: "sub"
-        case .mul: "mul"
-        case .div: "div"
-        case .neg: "neg"
-        case .powConst, .pow: "pow"
-        case .exp: "exp"
-        case .log: "log"
-        case .tanh: "tanh"
-        case .relu: "relu"
-        case .sigmoid: "sigmoid"
-        }
     }
 }

@@ -213,8 +213,7 @@ paths:
         '200':
           description: The OpenAPI 3.1 description of the service.
           content:
-            application/yaml:
-              schema: {type: string}
+            application/yaml: {}
   /:
     get:
       tags: [page]
@@ -297,33 +296,56 @@ components:
           items:
             $ref: '#/components/schemas/NodeRequest'
         output:
-          type: string
-          description: The id of the node to differentiate; default the last node listed.
+          $ref: '#/components/schemas/NodeID'
     NodeRequest:
+      description: A leaf (`value`) or an op (`op` + `inputs`).
+      oneOf:
+        - $ref: '#/components/schemas/LeafNode'
+        - $ref: '#/components/schemas/OpNode'
+    LeafNode:
       type: object
-      required: [id]
+      required: [id, value]
       additionalProperties: false
       properties:
         id:
-          type: string
-          minLength: 1
-          maxLength: 1024
+          $ref: '#/components/schemas/NodeID'
         label:
           type: string
-          maxLength: 1024
+          description: Up to 1024 UTF-8 bytes (256 characters always fit).
+          maxLength: 256
         value:
           $ref: '#/components/schemas/Number'
+    OpNode:
+      type: object
+      description: |
+        Inputs are node ids (listed anywhere in `nodes`) or number literals. add, sub, mul, div take two inputs;
+        neg, exp, log, tanh, relu, sigmoid one; pow one input and `exponent`, or two inputs (base, exponent).
+      required: [id, op, inputs]
+      additionalProperties: false
+      properties:
+        id:
+          $ref: '#/components/schemas/NodeID'
+        label:
+          type: string
+          description: Up to 1024 UTF-8 bytes (256 characters always fit).
+          maxLength: 256
         op:
           $ref: '#/components/schemas/OpName'
         inputs:
           type: array
+          minItems: 1
           maxItems: 2
           items:
             oneOf:
-              - type: string
-              - $ref: '#/components/schemas/Number'
+              - $ref: '#/components/schemas/NodeID'
+              - type: number
         exponent:
           $ref: '#/components/schemas/Number'
+    NodeID:
+      type: string
+      description: Up to 1024 UTF-8 bytes (256 characters always fit).
+      minLength: 1
+      maxLength: 256
     ExpressionRequest:
       type: object
       description: |

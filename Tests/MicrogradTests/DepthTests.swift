@@ -1,0 +1,58 @@
+import Testing
+import Micrograd
+
+/// Nothing recurses over graph depth: a million-op chain is built, differentiated, walked and dropped on a
+/// thread with a 512 KiB stack (a recursive walk or a recursive free of a class-per-node graph needs far more).
+@Suite struct DepthTests {
+    struct ChainResult {
+        var output: Double
+        var leafGrad: Double
+        var count: Int
+        var walked: Int
+        var firstWalked: Int32
+        var lastWalked: Int32
+        var countAfterDrop: Int
+    }
+
+    @Test func millionOpChainOnASmallStack() {
+        let result = onNewThread(stackBytes: 512 * 1024) { () -> ChainResult in
+            // f(x) = 1 - x, as two ops (neg, then + 1), applied 500,000 times: 1,000,000 ops.
+            // f∘f is the identity, so the output is x0 again and d out/d x0 = (-1)^500000 = 1, exactly.
+            let tape = Tape.current
+            let x0 = Value(0.25)
+            var x = x0
+            for _ in 0..<500_000 { x = -x + 1 }
+            x.backward()
+            let order = x.topologicalOrder()
+            var result = ChainResult(output: x.data, leafGrad: x0.grad, count: tape.count, walked: order.count,
+                                     firstWalked: order.first!.index, lastWalked: order.last!.index, countAfterDrop: -1)
+            tape.removeAll(keepingCapacity: false)
+            result.countAfterDrop = tape.count
+            // A second chain is left on the thread's tape: it is freed when the thread exits.
+            var y = Value(1.0)
+            for _ in 0..<1_000_000 { y = y.tanh() }
+            y.backward()
+            return result
+        }
+        #expect(result.output == 0.25)
+        #expect(result.leafGrad == 1)
+        #expect(result.count == 1_500_001)  // x0, 500,000 × (neg, leaf 1, add)
+        #expect(result.walked == 1_500_001)
+        #expect(result.firstWalked == 0 && result.lastWalked == 1_500_000)
+        #expect(result.countAfterDrop == 0)
+    }
+
+    @Test func deepChainOnAnOwnedTapeIsFreedAtOnce() {
+        let ok = onNewThread(stackBytes: 512 * 1024) { () -> Bool in
+            var tape: Tape? = Tape()
+            let t = tape!
+            var i = t.leaf(0.5)
+            for _ in 0..<1_000_000 { i = t.apply(.neg, i) }
+            t.backward(from: i)
+            let g = t.grad(0), out = t.data(i)
+            tape = nil  // one buffer, however deep the graph
+            return g == 1 && out == 0.5 && tape == nil
+        }
+        #expect(ok)
+    }
+}
