@@ -50,3 +50,38 @@ struct NumberFormatTests {
         #expect(mismatches == 0)
     }
 }
+
+/// ByteWriter's direct mode (writing into a caller's buffer) must give the same bytes as its chunked mode,
+/// including when the buffer falls short and it moves on to its own storage.
+@Suite("Byte writer")
+struct ByteWriterTests {
+    /// The same mix of writes (small and large, numbers, escapes) into `w`.
+    func writeMix(_ w: inout ByteWriter) {
+        let big = [UInt8](repeating: UInt8(ascii: "x"), count: 40_000)
+        for k in 0..<3_000 {
+            w.ascii("{\"k\":")
+            w.int(k - 1_500)
+            w.byte(UInt8(ascii: ","))
+            w.jsonNumber(Double(k) / 7)
+            w.jsonString("a\"b\\c\n\(k)")
+            if k % 1_000 == 0 { big.withUnsafeBufferPointer { w.bytes($0) } }
+        }
+    }
+
+    @Test(arguments: [1, 100, 70_000, 1 << 20])
+    func directModeMatchesChunkedMode(bufferSize: Int) {
+        var chunked = ByteWriter(capacity: 16)
+        writeMix(&chunked)
+        let expected = chunked.take()
+        #expect(expected.count > 150_000)
+
+        let buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: bufferSize)
+        defer { buffer.deallocate() }
+        var direct = ByteWriter(into: buffer)
+        writeMix(&direct)
+        let fits = direct.isDirect
+        let got = fits ? Array(buffer.prefix(direct.count)) : direct.take()
+        #expect(fits == (bufferSize >= expected.count))
+        #expect(got == expected)
+    }
+}

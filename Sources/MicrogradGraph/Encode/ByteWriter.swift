@@ -5,11 +5,19 @@
 /// the final memmove were ~30% of encoding a 7 MB body). Doubles go through `Double.write(to:)` (shortest
 /// round-trip, the same text as `description`), whose digits arrive through `_writeASCII` as raw bytes: no
 /// String is made per number. Owns raw memory: finish with `take()`.
+///
+/// Direct mode (`init(into:)`): the bytes go straight into a caller's buffer (an Array's uninitialized storage
+/// sized by an upper bound), with no chunk and no copy at all; 100k-node JSON encoding took half the time of
+/// the chunked path. Should the buffer ever fall short, the writer moves what it has to `out` and carries on
+/// chunked (`isDirect` turns false, and the caller finishes with `take()`).
 struct ByteWriter: TextOutputStream {
     private static let chunkSize = 1 << 16
     private var out: [UInt8] = []
-    private let base: UnsafeMutablePointer<UInt8>
-    private var count = 0
+    private var base: UnsafeMutablePointer<UInt8>
+    private var limit = ByteWriter.chunkSize
+    private(set) var count = 0
+    /// True while writing into the caller's buffer given to `init(into:)`.
+    private(set) var isDirect = false
 
     /// `capacity`: the expected size of the whole body (reserved once in the result).
     init(capacity: Int) {
@@ -17,8 +25,20 @@ struct ByteWriter: TextOutputStream {
         base = .allocate(capacity: Self.chunkSize)
     }
 
+    /// Writes into `buffer`; `count` bytes of it are initialized while `isDirect` holds.
+    init(into buffer: UnsafeMutableBufferPointer<UInt8>) {
+        if let start = buffer.baseAddress, buffer.count > 0 {
+            base = start
+            limit = buffer.count
+            isDirect = true
+        } else {
+            base = .allocate(capacity: Self.chunkSize)
+        }
+    }
+
     /// The bytes written, as an Array; the writer is spent.
     consuming func take() -> [UInt8] {
+        if isDirect { return Array(UnsafeBufferPointer(start: base, count: count)) }
         flush()
         base.deallocate()
         return out
@@ -27,12 +47,18 @@ struct ByteWriter: TextOutputStream {
     private mutating func flush() {
         out.append(contentsOf: UnsafeBufferPointer(start: base, count: count))
         count = 0
+        if isDirect {
+            // The caller's buffer is full: go on through a chunk of our own.
+            isDirect = false
+            base = .allocate(capacity: Self.chunkSize)
+            limit = Self.chunkSize
+        }
     }
 
-    /// Makes room for `extra` contiguous bytes in the chunk (at most `chunkSize`; larger writes go around it).
+    /// Makes room for `extra` contiguous bytes (at most `chunkSize / 2`; larger writes go through `bytes`).
     @inline(__always)
     mutating func reserve(_ extra: Int) {
-        if count + extra > Self.chunkSize { flush() }
+        if count + extra > limit { flush() }
     }
 
     @inline(__always)
@@ -45,12 +71,13 @@ struct ByteWriter: TextOutputStream {
     @inline(__always)
     mutating func bytes(_ b: UnsafeBufferPointer<UInt8>) {
         guard let p = b.baseAddress, b.count > 0 else { return }
-        if b.count > Self.chunkSize / 2 {
+        if count + b.count > limit {
             flush()
-            out.append(contentsOf: b)
-            return
+            if b.count > Self.chunkSize / 2 {
+                out.append(contentsOf: b)
+                return
+            }
         }
-        reserve(b.count)
         (base + count).update(from: p, count: b.count)
         count += b.count
     }
