@@ -42,14 +42,41 @@ final class ServerCore: Sendable {
         logger.info("\(accessLine(context, termination: termination))")
     }
 
+    /// `METHOD /path STATUS bytes=N duration_us=N request_id=ID [outcome=...]`, assembled as bytes: the
+    /// interpolated String cost ~6,600 instructions a request, a third of the server's own per-request work.
     private func accessLine(_ context: RequestContext, termination: MHD_RequestTerminationCode) -> String {
         let micros = (monotonicNanoseconds() &- context.startNanoseconds) / 1000
-        var line = "\(context.method) \(context.path) \(context.status) bytes=\(context.responseBytes)"
-        line += " duration_us=\(micros) request_id=\(context.requestID)"
+        var line: [UInt8] = []
+        line.reserveCapacity(96 + context.method.utf8.count + context.path.utf8.count + context.requestID.utf8.count)
+        line.append(contentsOf: context.method.utf8)
+        line.append(UInt8(ascii: " "))
+        line.append(contentsOf: context.path.utf8)
+        line.append(UInt8(ascii: " "))
+        appendDecimal(UInt64(clamping: context.status), to: &line)
+        line.append(contentsOf: " bytes=".utf8)
+        appendDecimal(UInt64(clamping: context.responseBytes), to: &line)
+        line.append(contentsOf: " duration_us=".utf8)
+        appendDecimal(micros, to: &line)
+        line.append(contentsOf: " request_id=".utf8)
+        line.append(contentsOf: context.requestID.utf8)
         if termination != .REQUEST_TERMINATED_COMPLETED_OK {
-            line += " outcome=\(terminationName(termination))"
+            line.append(contentsOf: " outcome=".utf8)
+            line.append(contentsOf: terminationName(termination).utf8)
         }
-        return line
+        return String(decoding: line, as: UTF8.self)
+    }
+
+    private func appendDecimal(_ value: UInt64, to line: inout [UInt8]) {
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for 20 digits
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            var v = value, i = buffer.count
+            repeat {
+                i -= 1
+                buffer[i] = UInt8(truncatingIfNeeded: v % 10) + UInt8(ascii: "0")
+                v /= 10
+            } while v > 0
+            line.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[i...]))
+        }
     }
 
     private func terminationName(_ code: MHD_RequestTerminationCode) -> String {
