@@ -1,4 +1,5 @@
 import Logging
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -60,19 +61,43 @@ struct LineLogHandler: LogHandler {
         line.withUnsafeBufferPointer { StandardOutputLines.write(bytes: $0) }
     }
 
+    /// The text of the last second stamped: localtime_r + strftime were ~1,900 instructions a line.
+    private static let lastStamp = Mutex(Timestamp())
+
     /// `strftime("%Y-%m-%dT%H:%M:%S%z")` of local time, as StreamLogHandler writes it (localtime_r: thread-safe).
     private static func appendTimestamp(to line: inout [UInt8]) {
-        var now = time(nil)
-        var parts = tm()
-        var buffer: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)  // 32 bytes: "2026-11-27T03:06:05+0000" is 24
-        withUnsafeMutableBytes(of: &buffer) { raw in
-            let chars = raw.baseAddress!.assumingMemoryBound(to: CChar.self)
-            let n = localtime_r(&now, &parts) == nil ? 0 : strftime(chars, raw.count, "%Y-%m-%dT%H:%M:%S%z", &parts)
-            if n == 0 {
+        let now = time(nil)
+        var stamp = lastStamp.withLock { $0 }
+        if stamp.second != now {
+            stamp = Timestamp(now)
+            lastStamp.withLock { $0 = stamp }
+        }
+        withUnsafeBytes(of: stamp.text) { raw in
+            if stamp.count == 0 {
                 line.append(contentsOf: "<unknown>".utf8)
             } else {
-                line.append(contentsOf: UnsafeRawBufferPointer(start: raw.baseAddress, count: n))
+                line.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[..<stamp.count]))
             }
+        }
+    }
+
+    /// One second's timestamp text (24 bytes: "2026-11-27T03:06:05+0000"), inline: no allocation.
+    private struct Timestamp {
+        var second: time_t = -1
+        var text: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        var count = 0
+
+        init() {}
+
+        init(_ now: time_t) {
+            second = now
+            var seconds = now
+            var parts = tm()
+            let written = withUnsafeMutableBytes(of: &text) { raw in
+                localtime_r(&seconds, &parts) == nil
+                    ? 0 : strftime(raw.baseAddress!.assumingMemoryBound(to: CChar.self), raw.count, "%Y-%m-%dT%H:%M:%S%z", &parts)
+            }
+            count = written
         }
     }
 }
