@@ -1,0 +1,51 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+
+/// Runs every file of the given corpus directories (or files) through one fuzz entry point, so a normal
+/// (non-fuzzer) build can check the committed corpus and replay a crash file found elsewhere.
+public enum CorpusReplayer {
+    /// Returns the number of inputs run. Subdirectories are not descended into; files are run in name order.
+    @discardableResult
+    public static func replay(_ paths: [String], through entry: (UnsafeBufferPointer<UInt8>) -> Void) throws -> Int {
+        var count = 0
+        for path in paths {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+                throw ReplayError("no such file or directory: \(path)")
+            }
+            let files = isDirectory.boolValue
+                ? try FileManager.default.contentsOfDirectory(atPath: path).sorted().map { path + "/" + $0 }
+                : [path]
+            for file in files {
+                let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: file)))
+                bytes.withUnsafeBufferPointer { entry($0) }
+                count += 1
+            }
+        }
+        return count
+    }
+
+    /// The replayer executables' `main`: arguments are corpus paths; exit 0 once all ran.
+    public static func main(name: String, entry: (UnsafeBufferPointer<UInt8>) -> Void) -> Never {
+        let paths = Array(CommandLine.arguments.dropFirst()).filter { !$0.hasPrefix("-") }
+        guard !paths.isEmpty else {
+            FileHandle.standardError.write(Data("usage: \(name) CORPUS_DIR_OR_FILE...\n".utf8))
+            exit(2)
+        }
+        do {
+            let count = try replay(paths, through: entry)
+            print("\(name): replayed \(count) inputs, no failure")
+            exit(0)
+        } catch {
+            FileHandle.standardError.write(Data("\(name): \(error)\n".utf8))
+            exit(1)
+        }
+    }
+}
+
+public struct ReplayError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
