@@ -18,6 +18,36 @@ typedef struct {
     size_t connection_memory_limit;     // per-connection header/read-buffer memory
 } mhd_shim_settings;
 
+static inline int
+mhd_shim_hex(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/// Percent-decodes a URL path or query component in place like MHD's default, except that `%00` is left as it
+/// is: decoded, the NUL would end the C string and `/healthz%00.json` would be served as `/healthz`.
+static inline size_t
+mhd_shim_unescape_keeping_nul(void *cls, struct MHD_Connection *connection, char *s)
+{
+    (void) cls; (void) connection;
+    char *read = s, *write = s;
+    while (*read != '\0') {
+        int high, low;
+        if (read[0] == '%' && read[1] != '\0' && read[2] != '\0'
+            && (high = mhd_shim_hex(read[1])) >= 0 && (low = mhd_shim_hex(read[2])) >= 0 && (high | low) != 0) {
+            *write++ = (char) (high * 16 + low);
+            read += 3;
+        } else {
+            *write++ = *read++;
+        }
+    }
+    *write = '\0';
+    return (size_t) (write - s);
+}
+
 static inline struct MHD_Daemon *
 mhd_shim_start_daemon(unsigned int flags,
                       mhd_shim_settings settings,
@@ -32,6 +62,7 @@ mhd_shim_start_daemon(unsigned int flags,
                             MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int) settings.per_ip_connection_limit,
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) settings.connection_memory_limit,
                             MHD_OPTION_NOTIFY_COMPLETED, completed, completed_cls,
+                            MHD_OPTION_UNESCAPE_CALLBACK, mhd_shim_unescape_keeping_nul, NULL,
                             MHD_OPTION_END);
 }
 
