@@ -74,8 +74,9 @@ public final class HTTPServer: Sendable {
                 connection_memory_limit: configuration.connectionMemoryLimitBytes)
             let flags = MHD_USE_EPOLL_INTERNAL_THREAD.rawValue | MHD_USE_ITC.rawValue | MHD_USE_ERROR_LOG.rawValue
             let coreReference = Unmanaged.passUnretained(core).toOpaque()
+            core.admission.pointee = mhd_shim_admission(limit: UInt32(configuration.connectionLimit), open: 0)
             guard let daemon = mhd_shim_start_daemon(
-                flags, settings, mhdAccessHandler, coreReference, mhdRequestCompleted, coreReference)
+                flags, settings, mhdAccessHandler, coreReference, mhdRequestCompleted, coreReference, core.admission)
             else {
                 close(listener.fd)
                 throw HTTPServerError.daemonFailed

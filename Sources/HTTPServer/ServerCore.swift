@@ -11,6 +11,9 @@ final class ServerCore: Sendable {
     let state = ServerState()
     /// Random per process, so ids from different runs or replicas do not collide; a counter makes them unique within one.
     let requestIDPrefix: String
+    /// The connection limit and open-connection count the C admission callback reads (shim.h); written only before
+    /// the daemon starts, then only by C atomics. Outlives the daemon: freed with the core, after the server stopped.
+    nonisolated(unsafe) let admission = UnsafeMutablePointer<mhd_shim_admission>.allocate(capacity: 1)
 
     init(
         configuration: ServerConfiguration, logger: Logger,
@@ -23,7 +26,10 @@ final class ServerCore: Sendable {
         let random = UInt32.random(in: UInt32.min...UInt32.max)
         let hex = String(random, radix: 16)
         requestIDPrefix = String(repeating: "0", count: 8 - hex.count) + hex
+        admission.initialize(to: mhd_shim_admission(limit: UInt32(configuration.connectionLimit), open: 0))
     }
+
+    deinit { admission.deallocate() }
 
     /// The client's id when it is printable ASCII without spaces and at most 128 bytes, else a fresh one.
     func requestID(clientValue: String?, sequence: UInt64) -> String {
