@@ -19,12 +19,29 @@ public enum CorpusReplayer {
                 ? try FileManager.default.contentsOfDirectory(atPath: path).sorted().map { path + "/" + $0 }
                 : [path]
             for file in files {
-                let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: file)))
+                let bytes = try readFile(file)
                 bytes.withUnsafeBufferPointer { entry($0) }
                 count += 1
             }
         }
         return count
+    }
+
+    /// The file's bytes. Not `Data(contentsOf:)`: on this toolchain it leaks a 4 KiB buffer for every empty file
+    /// (LeakSanitizer, swift test --sanitize=address), and the corpus holds empty inputs on purpose.
+    static func readFile(_ path: String) throws -> [UInt8] {
+        guard let file = fopen(path, "rb") else { throw ReplayError("cannot open \(path)") }
+        defer { fclose(file) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let count = fread(&chunk, 1, chunk.count, file)
+            if count > 0 { bytes += chunk[..<count] }
+            if count < chunk.count {
+                if ferror(file) != 0 { throw ReplayError("cannot read \(path)") }
+                return bytes
+            }
+        }
     }
 
     /// The replayer executables' `main`: arguments are corpus paths; exit 0 once all ran.

@@ -383,6 +383,36 @@ struct HostileInputTests {
         }
     }
 
+    /// At the connection limit a new connection is closed at once (not left in the kernel's backlog until the
+    /// client gives up), and once connections close the service takes new ones again.
+    @Test func atTheConnectionLimitNewConnectionsAreRefusedAtOnceAndServiceRecovers() throws {
+        var configuration = ServiceConfiguration()
+        configuration.server.connectionLimit = 20
+        try withService(configuration) { port, _ in
+            var held: [TestConnection] = []
+            for _ in 0..<20 {
+                let connection = try TestConnection(port: port)
+                #expect(try connection.request("GET", "/healthz").status == 200)  // accepted and counted
+                held.append(connection)
+            }
+            for _ in 0..<5 {
+                let extra = try TestConnection(port: port, timeoutSeconds: 3)
+                try? extra.sendRequest("GET", "/healthz")
+                // Before the admission fix this waited in the backlog and the 3 s receive timeout ran out.
+                #expect(extra.waitForClose(), "a connection over the limit should be closed, not kept waiting")
+            }
+            held.removeAll()
+            // Closing is asynchronous on the server side: allow it a bounded moment.
+            var served = false
+            for _ in 0..<50 where !served {
+                served = (try? postJSON(port, "/evaluate", seedRequest).status) == 200
+                if !served { usleep(20_000) }
+            }
+            #expect(served)
+            try expectStillServing(port)
+        }
+    }
+
     /// Many connections declaring a large body and sending one byte: nothing is evaluated, others are served.
     @Test func manyStalledUploadsDoNotStarveOthers() throws {
         var configuration = ServiceConfiguration()
