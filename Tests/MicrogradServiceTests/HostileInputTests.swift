@@ -188,7 +188,8 @@ struct HostileInputTests {
     @Test(arguments: malformedBodies + wronglyShapedBodies + unevaluableBodies + survivableBodies)
     func hostileBody(_ hostile: HostileBody) throws {
         try withService { port, _ in
-            let response = try TestConnection(port: port).request(
+            // A generous bound: under ThreadSanitizer the 5 MB cases take seconds.
+            let response = try TestConnection(port: port, timeoutSeconds: 120).request(
                 "POST", "/evaluate", headers: [("Content-Type", "application/json")], body: hostile.body)
             if let type = hostile.type {
                 try expectProblem(response, status: hostile.status, type: type, pointer: hostile.pointer)
