@@ -86,7 +86,9 @@ private func beginRequest(
         let refusal = core.errorResponder(413, bodyTooLargeDetail(core))
         return queue(refusal, core: core, context: context, connection: connection)
     }
-    context.body.reserveCapacity(declared)
+    // Reserve what was declared only up to a bound: a client can declare 64 MB and send nothing, and 1000 such
+    // connections would otherwise reserve 64 GB of address space. Larger bodies grow geometrically as they arrive.
+    context.body.reserveCapacity(min(declared, 1 << 20))
     return MHD_Result.YES
 }
 
