@@ -112,13 +112,24 @@ let package = Package(
             swiftSettings: strictSwift
         ),
 
+        // MARK: fuzzing (scripts/fuzz). Normal builds of the *Fuzzer executables replay a corpus directory;
+        // built with -DFUZZING -sanitize=fuzzer they are libFuzzer targets. Corpora: Fuzz/corpus/.
+        .target(name: "FuzzEntryPoints", dependencies: ["MicrogradGraph", "Micrograd"], path: "Fuzz/FuzzEntryPoints",
+                swiftSettings: strictSwift),
+        .executableTarget(name: "DecoderFuzzer", dependencies: ["FuzzEntryPoints"], path: "Fuzz/DecoderFuzzer",
+                          swiftSettings: strictSwift),
+        .executableTarget(name: "ExpressionFuzzer", dependencies: ["FuzzEntryPoints"], path: "Fuzz/ExpressionFuzzer",
+                          swiftSettings: strictSwift),
+        .executableTarget(name: "EvaluateFuzzer", dependencies: ["FuzzEntryPoints"], path: "Fuzz/EvaluateFuzzer",
+                          swiftSettings: strictSwift),
+
         // MARK: tests (one per module)
         .testTarget(name: "MicrogradTests", dependencies: ["Micrograd"], swiftSettings: strictSwift),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "HTTPTesting"], swiftSettings: strictSwift),
         .testTarget(name: "MicrogradGraphTests", dependencies: ["MicrogradGraph", "Micrograd"], swiftSettings: strictSwift),
         .testTarget(
             name: "MicrogradServiceTests",
-            dependencies: ["MicrogradService", "HTTPServer", "HTTPTesting", "MicrogradGraph"],
+            dependencies: ["MicrogradService", "HTTPServer", "HTTPTesting", "MicrogradGraph", "FuzzEntryPoints"],
             swiftSettings: strictSwift
         ),
         .testTarget(name: "MicrogradCLITests", dependencies: ["MicrogradCLI"], swiftSettings: strictSwift),

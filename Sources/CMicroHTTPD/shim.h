@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <string.h>
+#include <strings.h>
 #include <microhttpd.h>
 
 /// Daemon settings passed by value; the C side turns them into MHD's variadic option list.
@@ -18,23 +20,113 @@ typedef struct {
     size_t connection_memory_limit;     // per-connection header/read-buffer memory
 } mhd_shim_settings;
 
+static inline int
+mhd_shim_hex(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/// Percent-decodes a URL path or query component in place like MHD's default, except that `%00` is left as it
+/// is: decoded, the NUL would end the C string and `/healthz%00.json` would be served as `/healthz`.
+static inline size_t
+mhd_shim_unescape_keeping_nul(void *cls, struct MHD_Connection *connection, char *s)
+{
+    (void) cls; (void) connection;
+    char *read = s, *write = s;
+    while (*read != '\0') {
+        int high, low;
+        if (read[0] == '%' && read[1] != '\0' && read[2] != '\0'
+            && (high = mhd_shim_hex(read[1])) >= 0 && (low = mhd_shim_hex(read[2])) >= 0 && (high | low) != 0) {
+            *write++ = (char) (high * 16 + low);
+            read += 3;
+        } else {
+            *write++ = *read++;
+        }
+    }
+    *write = '\0';
+    return (size_t) (write - s);
+}
+
+/// Connection admission. At its connection limit MHD stops polling the listening socket, so further clients wait in
+/// the kernel backlog until they give up instead of being refused. So MHD gets headroom above the limit, and the
+/// limit is enforced here, in MHD's accept policy callback, where a refusal closes the new socket at once.
+/// `open` is counted by MHD_OPTION_NOTIFY_CONNECTION; Swift sets both fields before the daemon starts.
+typedef struct {
+    unsigned int limit;
+    unsigned int open;
+} mhd_shim_admission;
+
+static inline enum MHD_Result
+mhd_shim_admit(void *cls, const struct sockaddr *address, socklen_t length)
+{
+    (void) address; (void) length;
+    const mhd_shim_admission *admission = cls;
+    return __atomic_load_n(&admission->open, __ATOMIC_RELAXED) >= admission->limit ? MHD_NO : MHD_YES;
+}
+
+static inline void
+mhd_shim_count_connection(void *cls, struct MHD_Connection *connection, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    (void) connection; (void) socket_context;
+    mhd_shim_admission *admission = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) __atomic_fetch_add(&admission->open, 1, __ATOMIC_RELAXED);
+    else if (code == MHD_CONNECTION_NOTIFY_CLOSED) __atomic_fetch_sub(&admission->open, 1, __ATOMIC_RELAXED);
+}
+
 static inline struct MHD_Daemon *
 mhd_shim_start_daemon(unsigned int flags,
                       mhd_shim_settings settings,
                       MHD_AccessHandlerCallback handler, void *handler_cls,
                       MHD_RequestCompletedCallback completed, void *completed_cls,
-                      MHD_LogCallback log, void *log_cls)
+                      MHD_LogCallback log, void *log_cls,
+                      mhd_shim_admission *admission)
 {
-    return MHD_start_daemon(flags, 0, NULL, NULL, handler, handler_cls,
+    // Headroom: admissions racing on different worker threads may pass the check together, and MHD splits its
+    // limit between workers; with room above the limit no worker reaches MHD's own limit first.
+    unsigned int mhd_limit = settings.connection_limit + 2 * settings.thread_pool_size + 16;
+    return MHD_start_daemon(flags, 0, mhd_shim_admit, admission, handler, handler_cls,
                             MHD_OPTION_LISTEN_SOCKET, (MHD_socket) settings.listen_socket,
                             MHD_OPTION_THREAD_POOL_SIZE, (unsigned int) settings.thread_pool_size,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) settings.connection_timeout,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned int) settings.connection_limit,
+                            MHD_OPTION_CONNECTION_LIMIT, mhd_limit,
+                            MHD_OPTION_NOTIFY_CONNECTION, mhd_shim_count_connection, admission,
                             MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int) settings.per_ip_connection_limit,
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) settings.connection_memory_limit,
                             MHD_OPTION_NOTIFY_COMPLETED, completed, completed_cls,
                             MHD_OPTION_EXTERNAL_LOGGER, log, log_cls,
+                            MHD_OPTION_UNESCAPE_CALLBACK, mhd_shim_unescape_keeping_nul, NULL,
                             MHD_OPTION_END);
+}
+
+/// State for mhd_shim_content_length_conflict's iteration over the request headers.
+typedef struct {
+    const char *first;
+    int conflict;
+} mhd_shim_length_scan;
+
+static inline enum MHD_Result
+mhd_shim_scan_content_length(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void) kind;
+    mhd_shim_length_scan *scan = cls;
+    if (key == NULL || value == NULL || strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) != 0) return MHD_YES;
+    if (scan->first == NULL) scan->first = value;
+    else if (strcmp(scan->first, value) != 0) { scan->conflict = 1; return MHD_NO; }
+    return MHD_YES;
+}
+
+/// 1 when the request carries Content-Length more than once with different values (RFC 9112 6.3: a framing error
+/// that must be refused, since a proxy reading the other value would split the stream differently); MHD uses the first.
+static inline int
+mhd_shim_content_length_conflict(struct MHD_Connection *connection)
+{
+    mhd_shim_length_scan scan = { NULL, 0 };
+    MHD_get_connection_values(connection, MHD_HEADER_KIND, mhd_shim_scan_content_length, &scan);
+    return scan.conflict;
 }
 
 /// Number of open connections across the whole thread pool (0 when the daemon cannot tell).

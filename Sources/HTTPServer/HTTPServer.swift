@@ -76,9 +76,10 @@ public final class HTTPServer: Sendable {
                 connection_memory_limit: configuration.connectionMemoryLimitBytes)
             let flags = MHD_USE_EPOLL_INTERNAL_THREAD.rawValue | MHD_USE_ITC.rawValue | MHD_USE_ERROR_LOG.rawValue
             let coreReference = Unmanaged.passUnretained(core).toOpaque()
+            core.admission.pointee = mhd_shim_admission(limit: UInt32(configuration.connectionLimit), open: 0)
             guard let daemon = mhd_shim_start_daemon(
                 flags, settings, mhdAccessHandler, coreReference, mhdRequestCompleted, coreReference,
-                mhdLog, coreReference)
+                mhdLog, coreReference, core.admission)
             else {
                 close(listener.fd)
                 throw HTTPServerError.daemonFailed
@@ -110,6 +111,10 @@ public final class HTTPServer: Sendable {
         guard let daemon = running.withLock({ $0.take() }) else { return }
         core.state.beginDraining()
         let listenFD = MHD_quiesce_daemon(daemon.daemon)
+        // Stop listening now, not after the grace period: otherwise connections made while draining wait in the
+        // kernel's backlog, their requests sent, and are reset when the socket is finally closed. shutdown() keeps
+        // the descriptor valid (MHD may still hold it until it stops) while new connections are refused at once.
+        if listenFD >= 0 { stopListening(listenFD) }
         let (seconds, attoseconds) = gracePeriod.components
         let timeout = max(0, seconds) * 1_000_000_000 + max(0, attoseconds) / 1_000_000_000
         if !core.state.waitUntilIdle(timeoutNanoseconds: UInt64(timeout)) {
@@ -197,4 +202,9 @@ enum ListeningSocket {
     #else
     private static let streamSocketType = SOCK_STREAM
     #endif
+}
+
+/// Refuses new connections on a listening socket (and resets those queued) without closing the descriptor.
+private func stopListening(_ fd: Int32) {
+    _ = shutdown(fd, Int32(SHUT_RDWR))
 }

@@ -77,6 +77,12 @@ private func beginRequest(
     guard let lengthText = MHD_lookup_connection_value(connection, .HEADER_KIND, cString("Content-Length")) else {
         return MHD_Result.YES
     }
+    if mhd_shim_content_length_conflict(connection) != 0 {
+        // A framing error: the body's end is ambiguous, so answer and let MHD close the connection.
+        context.bodyTooLarge = true  // discard whatever body MHD still passes
+        let refusal = core.errorResponder(400, "The request has several Content-Length headers with different values.")
+        return queue(refusal, core: core, context: context, connection: connection)
+    }
     // MHD has already rejected a malformed Content-Length with 400; a value too big for Int is certainly too large.
     let declared = Int(String(cString: lengthText)) ?? Int.max
     if declared > core.configuration.maxBodyBytes {
@@ -86,7 +92,9 @@ private func beginRequest(
         let refusal = core.errorResponder(413, bodyTooLargeDetail(core))
         return queue(refusal, core: core, context: context, connection: connection)
     }
-    context.body.reserveCapacity(declared)
+    // Reserve what was declared only up to a bound: a client can declare 64 MB and send nothing, and 1000 such
+    // connections would otherwise reserve 64 GB of address space. Larger bodies grow geometrically as they arrive.
+    context.body.reserveCapacity(min(declared, 1 << 20))
     return MHD_Result.YES
 }
 

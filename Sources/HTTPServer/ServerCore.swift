@@ -14,6 +14,9 @@ final class ServerCore: Sendable {
     /// Our `logger` copy is immutable, so whether it logs `.info` is fixed; checking a Bool per request is cheaper
     /// than asking the log handler (which copies the handler existential).
     let accessLogEnabled: Bool
+    /// The connection limit and open-connection count the C admission callback reads (shim.h); written only before
+    /// the daemon starts, then only by C atomics. Outlives the daemon: freed with the core, after the server stopped.
+    nonisolated(unsafe) let admission = UnsafeMutablePointer<mhd_shim_admission>.allocate(capacity: 1)
 
     init(
         configuration: ServerConfiguration, logger: Logger,
@@ -25,7 +28,10 @@ final class ServerCore: Sendable {
         self.errorResponder = errorResponder
         requestIDPrefix = UInt32.random(in: UInt32.min...UInt32.max)
         accessLogEnabled = logger.logLevel <= .info
+        admission.initialize(to: mhd_shim_admission(limit: UInt32(configuration.connectionLimit), open: 0))
     }
+
+    deinit { admission.deallocate() }
 
     /// The client's id when it is printable ASCII without spaces and at most 128 bytes, else a fresh one.
     func requestID(clientValue: String?, sequence: UInt64) -> String {

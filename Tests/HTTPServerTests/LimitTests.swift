@@ -115,20 +115,37 @@ import Testing
         #expect(capture.lines.contains { $0.contains("POST /stalled") && $0.contains("outcome=timeout") })
     }
 
+    @Test func conflictingContentLengthsAreRefused() throws {
+        try withServer(handler: echoHandler) { server in
+            let conflicting = try TestConnection(port: server.port)
+            try conflicting.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc")
+            #expect(try conflicting.readResponse().status == 400)
+            #expect(conflicting.waitForClose(), "the stream's framing is ambiguous: the connection must close")
+            // The same value twice is one length (RFC 9112 allows it).
+            let repeated = try TestConnection(port: server.port)
+            try repeated.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nab")
+            let response = try repeated.readResponse()
+            #expect(response.status == 200 && response.body == Array("ab".utf8))
+        }
+    }
+
     @Test func idleClientFreesItsSlot() throws {
-        // One pool thread: libmicrohttpd splits the connection limit evenly between its pool threads.
         let configuration = ServerConfiguration(threads: 1, connectionLimit: 1, idleTimeoutSeconds: 1)
         try withServer(configuration, handler: echoHandler) { server in
             let silent = try TestConnection(port: server.port)
             usleep(200_000)  // let the server accept the silent one first: it takes the only slot
-            // At the limit libmicrohttpd stops accepting: the next client waits in the listen backlog...
-            let waiting = try TestConnection(port: server.port)
-            try waiting.sendRequest("POST", "/", body: [2])
-            var poller = pollfd(fd: waiting.fd, events: Int16(POLLIN), revents: 0)
-            #expect(poll(&poller, 1, 300) == 0, "no answer while the silent client holds the only slot")
-            // ...until the silent one is dropped for idleness and frees the slot.
+            // At the limit a new client is refused at once rather than left waiting...
+            let refused = try TestConnection(port: server.port, timeoutSeconds: 2)
+            #expect(refused.waitForClose(), "a client over the connection limit is closed at once")
+            // ...until the silent one is dropped for idleness and frees the slot for the next client.
             #expect(silent.waitForClose())
-            #expect(try waiting.readResponse().body == [2])
+            // The slot is free once the server has counted the close, a moment after the client sees it.
+            var served: [UInt8]?
+            for _ in 0..<40 where served == nil {
+                served = try? TestConnection(port: server.port).request("POST", "/", body: [2]).body
+                if served == nil { usleep(50_000) }
+            }
+            #expect(served == [2])
         }
     }
 

@@ -1,0 +1,98 @@
+import Micrograd
+import MicrogradGraph
+
+/// The code paths the fuzzers drive, shared by the libFuzzer builds, the corpus replayers and the tests.
+///
+/// Each entry point takes arbitrary bytes and must return normally: a crash, a trap, a hang or a leak is the finding.
+/// Beyond "does not crash", each checks the contract a caller relies on and traps (`fatalError`) when it is broken,
+/// so libFuzzer records the input.
+public enum FuzzTargets {
+    /// Smaller than the service's defaults so one input cannot spend seconds legitimately (libFuzzer's -timeout),
+    /// but large enough for every limit check to be reachable from a few kilobytes of input.
+    public static let limits = GraphLimits(maxNodes: 20_000, maxExpressionBytes: 64 << 10, maxIDBytes: 256)
+
+    /// Variables the expression fuzzer binds, so that well-formed expressions get past "unbound variable".
+    public static let boundVariables: [(name: String, value: Double)] = [
+        ("x", 0.5), ("y", -2), ("z", 3), ("a", 2), ("b", -3), ("c", 10), ("w", 0),
+        ("x1", 2), ("w1", -3), ("x2", 0), ("w2", 1), ("t", .infinity), ("n", .nan),
+    ]
+
+    /// POST /evaluate's decoder on raw body bytes; a graph that decodes is also evaluated and encoded.
+    public static func decode(_ bytes: UnsafeBufferPointer<UInt8>) {
+        let body = Array(bytes)
+        let spec: GraphSpec
+        do throws(Problem) {
+            spec = try GraphRequestDecoder.decode(body, limits: limits)
+        } catch {
+            check(error, allowedStatuses: [400, 413, 422])
+            return
+        }
+        checkSpec(spec)
+    }
+
+    /// The expression compiler on the bytes as UTF-8 source (invalid sequences become U+FFFD, as String does).
+    public static func compile(_ bytes: UnsafeBufferPointer<UInt8>) {
+        let source = String(decoding: bytes, as: UTF8.self)
+        let spec: GraphSpec
+        do throws(Problem) {
+            spec = try ExpressionCompiler.compile(source, values: boundVariables, limits: limits)
+        } catch {
+            check(error, allowedStatuses: [413, 422])
+            if let column = error.column, column < 1 || column > source.utf8.count + 1 {
+                fatalError("column \(column) outside a \(source.utf8.count)-byte expression")
+            }
+            return
+        }
+        checkSpec(spec)
+    }
+
+    /// Decode, then evaluate and encode in every representation, twice: the bytes must not change (determinism).
+    public static func evaluate(_ bytes: UnsafeBufferPointer<UInt8>) {
+        guard let spec = try? GraphRequestDecoder.decode(Array(bytes), limits: limits) else { return }
+        checkSpec(spec)
+        let first = encodeAll(GraphEvaluator.evaluate(spec, on: tape))
+        let second = encodeAll(GraphEvaluator.evaluate(spec, on: tape))
+        if first != second { fatalError("the same graph encoded to different bytes") }
+        if tape.capacity > 1 << 16 { tape.removeAll(keepingCapacity: false) }
+    }
+
+    /// One tape for the process (libFuzzer runs inputs on one thread), reused like the service's per-thread tape.
+    nonisolated(unsafe) private static let tape = Tape()
+
+    private static func encodeAll(_ graph: EvaluatedGraph) -> [[UInt8]] {
+        if graph.data.count != graph.spec.count || graph.grad.count != graph.spec.count {
+            fatalError("evaluated arrays do not match the node count")
+        }
+        let json = GraphEncoder.json(graph, graphID: "fuzz")
+        if json.first != UInt8(ascii: "{") || json.last != UInt8(ascii: "}") { fatalError("JSON output is not an object") }
+        if json.contains(where: { $0 < 0x20 }) { fatalError("raw control byte in JSON output") }
+        return [json, GraphEncoder.dot(graph), GraphEncoder.jgf(graph, graphID: "fuzz")]
+    }
+
+    /// What every successfully decoded graph must satisfy for the evaluator's unchecked indexing to be safe.
+    private static func checkSpec(_ spec: GraphSpec) {
+        let n = spec.count
+        if n > limits.maxNodes { fatalError("\(n) nodes passed a cap of \(limits.maxNodes)") }
+        guard spec.ids.count == n, spec.labels.count == n, spec.lhs.count == n, spec.rhs.count == n,
+              spec.values.count == n, spec.isConstant.count == n
+        else { fatalError("GraphSpec arrays differ in length") }
+        if n > 0 && !(0..<Int32(n)).contains(spec.output) { fatalError("output \(spec.output) outside 0..<\(n)") }
+        for i in 0..<n where spec.ops[i] != .leaf {
+            // Inputs come before users: the order is topological, which also rules out cycles.
+            if !(0..<Int32(i)).contains(spec.lhs[i]) { fatalError("node \(i): first input \(spec.lhs[i]) not earlier") }
+            if spec.rhs[i] >= Int32(i) || spec.rhs[i] < -1 { fatalError("node \(i): second input \(spec.rhs[i]) not earlier") }
+        }
+    }
+
+    private static func check(_ problem: Problem, allowedStatuses: Set<Int>) {
+        if !allowedStatuses.contains(problem.status) {
+            fatalError("status \(problem.status) (\(problem.type)) for bad input; expected one of \(allowedStatuses.sorted())")
+        }
+        if problem.detail.isEmpty || !problem.type.hasPrefix("/problems/") { fatalError("incomplete problem \(problem)") }
+        // The problem must serialise (the service sends exactly these bytes).
+        let encoded = GraphEncoder.problem(problem, instance: nil)
+        if encoded.first != UInt8(ascii: "{") || encoded.contains(where: { $0 < 0x20 }) {
+            fatalError("problem encoded badly: \(String(decoding: encoded, as: UTF8.self))")
+        }
+    }
+}
