@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 #include <microhttpd.h>
 
 /// Daemon settings passed by value; the C side turns them into MHD's variadic option list.
@@ -127,6 +128,26 @@ mhd_shim_content_length_conflict(struct MHD_Connection *connection)
     mhd_shim_length_scan scan = { NULL, 0 };
     MHD_get_connection_values(connection, MHD_HEADER_KIND, mhd_shim_scan_content_length, &scan);
     return scan.conflict;
+}
+
+/// Closes the listening socket under a running daemon, so new connections are refused by the kernel at once.
+/// The descriptor number is re-pointed (dup2) at the read end of a pipe that never becomes readable: closing the
+/// socket's last reference drops it from every worker's epoll set, and whatever MHD still does with the number
+/// (re-register it, shut it down, close it at MHD_stop_daemon) is harmless. Used instead of MHD_quiesce_daemon,
+/// which in 0.9.75 PANICs when a worker thread unregisters the listening socket first (an ENOENT its workers
+/// tolerate and it does not). Returns the pipe's write end, to close after MHD_stop_daemon; -1 if nothing changed.
+static inline int
+mhd_shim_stop_listening(int listen_fd)
+{
+    int fds[2];
+    if (pipe(fds) != 0) return -1;
+    if (dup2(fds[0], listen_fd) < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
+    close(fds[0]);
+    return fds[1];
 }
 
 /// Number of open connections across the whole thread pool (0 when the daemon cannot tell).

@@ -84,7 +84,7 @@ public final class HTTPServer: Sendable {
                 close(listener.fd)
                 throw HTTPServerError.daemonFailed
             }
-            running = RunningDaemon(daemon: daemon, port: listener.port)
+            running = RunningDaemon(daemon: daemon, port: listener.port, listenFD: listener.fd)
             core.logger.info("listening on \(configuration.host):\(listener.port) with \(configuration.threads) threads")
         }
     }
@@ -110,20 +110,19 @@ public final class HTTPServer: Sendable {
     public func shutdown(gracePeriod: Duration) {
         guard let daemon = running.withLock({ $0.take() }) else { return }
         core.state.beginDraining()
-        let listenFD = MHD_quiesce_daemon(daemon.daemon)
         // Stop listening now, not after the grace period: otherwise connections made while draining wait in the
-        // kernel's backlog, their requests sent, and are reset when the socket is finally closed. shutdown() keeps
-        // the descriptor valid (MHD may still hold it until it stops) while new connections are refused at once.
-        if listenFD >= 0 { stopListening(listenFD) }
+        // kernel's backlog, their requests sent, and are reset when the socket is finally closed. Not through
+        // MHD_quiesce_daemon: in 0.9.75 it races its own worker threads and aborts the process ("Failed to remove
+        // listen FD from epoll set", daemon.c:5531) when a worker unregisters the socket first. See shim.h.
+        let placeholderWriteEnd = mhd_shim_stop_listening(daemon.listenFD)
         let (seconds, attoseconds) = gracePeriod.components
         let timeout = max(0, seconds) * 1_000_000_000 + max(0, attoseconds) / 1_000_000_000
         if !core.state.waitUntilIdle(timeoutNanoseconds: UInt64(timeout)) {
             core.logger.warning(
                 "shutdown grace period over with \(core.state.requestsInFlight) requests in flight; closing them")
         }
-        MHD_stop_daemon(daemon.daemon)
-        // After quiescing, MHD no longer owns the listening socket; it must only be closed once the daemon stopped.
-        if listenFD >= 0 { close(listenFD) }
+        MHD_stop_daemon(daemon.daemon)  // closes the listening descriptor (now the placeholder's read end)
+        if placeholderWriteEnd >= 0 { close(placeholderWriteEnd) }
         core.logger.info("server stopped")
     }
 }
@@ -132,6 +131,8 @@ public final class HTTPServer: Sendable {
 private struct RunningDaemon: @unchecked Sendable {
     let daemon: OpaquePointer
     let port: Int
+    /// Ours: we opened it and passed it in; MHD closes it when it stops.
+    let listenFD: Int32
 
     func stopNow() {
         MHD_stop_daemon(daemon)
@@ -205,6 +206,3 @@ enum ListeningSocket {
 }
 
 /// Refuses new connections on a listening socket (and resets those queued) without closing the descriptor.
-private func stopListening(_ fd: Int32) {
-    _ = shutdown(fd, Int32(SHUT_RDWR))
-}

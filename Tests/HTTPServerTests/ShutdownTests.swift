@@ -1,6 +1,7 @@
 import Foundation
 import HTTPServer
 import HTTPTesting
+import Logging
 import Testing
 
 @Suite struct ShutdownTests {
@@ -47,6 +48,36 @@ import Testing
     }
 
     /// The real thing: a server process gets SIGTERM while requests are in flight, completes them and exits 0.
+    /// Stopping while clients connect and send must never abort the process. (libmicrohttpd 0.9.75's
+    /// MHD_quiesce_daemon did, racing its own workers: the server no longer calls it.)
+    @Test(.timeLimit(.minutes(1))) func stoppingUnderTrafficNeverAborts() throws {
+        let quiet = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+        for _ in 0..<25 {
+            let server = HTTPServer(
+                configuration: ServerConfiguration(host: "127.0.0.1", port: 0, threads: 2, idleTimeoutSeconds: 5),
+                logger: quiet, handler: echoHandler)
+            try server.start()
+            let port = server.port
+            let trafficEnds = DispatchTime.now() + .milliseconds(150)
+            let clients = DispatchGroup()
+            clients.enter()
+            DispatchQueue.global().async {
+                onThreads(4) { _ in
+                    // New connections, keep-alive requests and half-sent requests, before, during and after the stop.
+                    while DispatchTime.now() < trafficEnds {
+                        guard let connection = try? TestConnection(port: port, timeoutSeconds: 1) else { continue }
+                        _ = try? connection.request("POST", "/", body: [1, 2, 3])
+                        try? connection.send(requestHead("POST", "/", contentLength: 10) + [1])
+                    }
+                }
+                clients.leave()
+            }
+            usleep(30_000)
+            server.shutdown(gracePeriod: .milliseconds(200))
+            clients.wait()
+        }
+    }
+
     @Test(.timeLimit(.minutes(1))) func sigtermCompletesInFlightRequestsAndExitsZero() throws {
         let host = try TestHostProcess()
         defer { host.terminateIfRunning() }
