@@ -89,7 +89,9 @@ mhd_shim_start_daemon(unsigned int flags,
     // Headroom: admissions racing on different worker threads may pass the check together, and MHD splits its
     // limit between workers; with room above the limit no worker reaches MHD's own limit first.
     unsigned int mhd_limit = settings.connection_limit + 2 * settings.thread_pool_size + 16;
+    // The logger comes first so MHD reports problems with the options after it through it (it warns otherwise).
     return MHD_start_daemon(flags, 0, mhd_shim_admit, admission, handler, handler_cls,
+                            MHD_OPTION_EXTERNAL_LOGGER, log, log_cls,
                             MHD_OPTION_LISTEN_SOCKET, (MHD_socket) settings.listen_socket,
                             MHD_OPTION_THREAD_POOL_SIZE, (unsigned int) settings.thread_pool_size,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) settings.connection_timeout,
@@ -98,7 +100,6 @@ mhd_shim_start_daemon(unsigned int flags,
                             MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int) settings.per_ip_connection_limit,
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) settings.connection_memory_limit,
                             MHD_OPTION_NOTIFY_COMPLETED, completed, completed_cls,
-                            MHD_OPTION_EXTERNAL_LOGGER, log, log_cls,
                             MHD_OPTION_UNESCAPE_CALLBACK, mhd_shim_unescape_keeping_nul, NULL,
                             MHD_OPTION_END);
 }
