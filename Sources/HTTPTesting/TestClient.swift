@@ -61,9 +61,9 @@ public final class TestConnection {
             }
         }
         if result != 0 {
-            let code = errno
-            Glibc.close(fd)
-            throw TestClientError.connectFailed(code)
+            // No close here: a class whose init throws after every property is set still runs deinit, which closes
+            // fd. Closing twice would close whatever descriptor another thread opened in between.
+            throw TestClientError.connectFailed(errno)
         }
     }
 
