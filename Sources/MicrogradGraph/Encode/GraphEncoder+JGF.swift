@@ -9,13 +9,7 @@ extension GraphEncoder {
         w.ascii("{\"graph\":{\"id\":")
         w.jsonString(graphID)
         w.ascii(",\"type\":\"micrograd\",\"directed\":true,\"metadata\":{\"output\":")
-        if spec.count > 0 {
-            w.jsonString(spec.ids[Int(spec.output)])
-            w.ascii(",\"value\":")
-            w.jsonNumber(g.outputValue)
-        } else {
-            w.ascii("null,\"value\":null")
-        }
+        writeOutput(of: g, to: &w)
         w.ascii("},\"nodes\":{")
         for i in 0..<spec.count {
             if i > 0 { w.byte(UInt8(ascii: ",")) }

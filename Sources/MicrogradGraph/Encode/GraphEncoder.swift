@@ -23,18 +23,20 @@ public enum GraphEncoder {
         return spilled ?? bytes
     }
 
+    /// The output's id and value (`"d","value":4.0`; nulls for an empty graph): shared by the JSON and JGF writers.
+    static func writeOutput(of g: EvaluatedGraph, to w: inout ByteWriter) {
+        guard g.spec.count > 0 else { return w.ascii("null,\"value\":null") }
+        w.jsonString(g.spec.ids[Int(g.spec.output)])
+        w.ascii(",\"value\":")
+        w.jsonNumber(g.outputValue)
+    }
+
     static func writeJSON(_ g: EvaluatedGraph, graphID: String, to w: inout ByteWriter) {
         let spec = g.spec
         w.ascii("{\"id\":")
         w.jsonString(graphID)
         w.ascii(",\"output\":")
-        if spec.count > 0 {
-            w.jsonString(spec.ids[Int(spec.output)])
-            w.ascii(",\"value\":")
-            w.jsonNumber(g.outputValue)
-        } else {
-            w.ascii("null,\"value\":null")
-        }
+        writeOutput(of: g, to: &w)
         w.ascii(",\"nodes\":[")
         for i in 0..<spec.count {
             if i > 0 { w.byte(UInt8(ascii: ",")) }
