@@ -9,7 +9,7 @@ import MicrogradGraph
 public enum FuzzTargets {
     /// Smaller than the service's defaults so one input cannot spend seconds legitimately (libFuzzer's -timeout),
     /// but large enough for every limit check to be reachable from a few kilobytes of input.
-    public static let limits = GraphLimits(maxNodes: 20_000, maxExpressionBytes: 64 << 10, maxIDBytes: 256)
+    public static let limits = GraphLimits(maxNodes: 20_000, maxExpressionBytes: 64 << 10, maxIDLength: 256)
 
     /// Variables the expression fuzzer binds, so that well-formed expressions get past "unbound variable".
     public static let boundVariables: [(name: String, value: Double)] = [

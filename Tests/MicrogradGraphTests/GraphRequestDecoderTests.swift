@@ -77,6 +77,17 @@ import Testing
         #expect(inNode.detail.contains("unknown member \"grad\""))
     }
 
+    @Test func idsAndLabelsAreLimitedInCharactersLikeTheSchemasMaxLength() throws {
+        // openapi.yaml says maxLength 256; JSON Schema counts characters, so 256 two-byte characters are fine.
+        let longest = String(repeating: "é", count: 256)
+        let spec = try decode(#"{"nodes":[{"id":"\#(longest)","label":"\#(longest)","value":1}]}"#)
+        #expect(spec.ids == [longest] && spec.labels == [longest])
+        let id = try #require(decodeProblem(#"{"nodes":[{"id":"\#(longest)é","value":1}]}"#))
+        #expect(id.status == 422 && id.pointer == "/nodes/0/id" && id.detail.contains("257 characters"))
+        let label = try #require(decodeProblem(#"{"nodes":[{"id":"a","label":"\#(String(repeating: "x", count: 257))","value":1}]}"#))
+        #expect(label.status == 422 && label.pointer == "/nodes/0/label")
+    }
+
     @Test func escapedIDsResolveToTheSameNode() throws {
         // "\u00e9" and the raw UTF-8 "é" are the same id; so are a surrogate pair and the raw 4-byte form.
         let body = #"{"nodes":[{"id":"\u00e9","value":1},{"id":"\ud834\udd1e","value":2},{"id":"s","op":"add","inputs":["é","𝄞"]}]}"#

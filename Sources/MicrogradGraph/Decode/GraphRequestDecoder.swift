@@ -366,8 +366,10 @@ private struct GraphRequestReader {
             return try s.skipValue()
         }
         let bytes = try s.readString()
-        if bytes.count > limits.maxIDBytes || bytes.isEmpty {
-            let detail = bytes.isEmpty ? "an id must not be empty" : "an id is \(bytes.count) bytes; the limit is \(limits.maxIDBytes)"
+        if bytes.isEmpty || isTooLong(bytes) {
+            let detail = bytes.isEmpty
+                ? "an id must not be empty"
+                : "an id is \(characterCount(bytes)) characters; the limit is \(limits.maxIDLength)"
             record(.invalidGraph(detail, pointer: context.pointer))
             return
         }
@@ -418,8 +420,9 @@ private struct GraphRequestReader {
     mutating func readLabel() throws(ScanError) -> String? {
         if try s.peek() == UInt8(ascii: "\"") {
             let bytes = try s.readString()
-            if bytes.count > limits.maxIDBytes {
-                record(.invalidGraph("a label is \(bytes.count) bytes; the limit is \(limits.maxIDBytes)", pointer: context.pointer))
+            if isTooLong(bytes) {
+                record(.invalidGraph("a label is \(characterCount(bytes)) characters; the limit is \(limits.maxIDLength)",
+                                     pointer: context.pointer))
                 return nil
             }
             return String(decoding: bytes, as: UTF8.self)
@@ -450,13 +453,24 @@ private struct GraphRequestReader {
         return j
     }
 
+    /// Over the id/label limit, counted in characters like JSON Schema's maxLength (bytes only when it could matter).
+    func isTooLong<C: Collection>(_ bytes: C) -> Bool where C.Element == UInt8 {
+        bytes.count > limits.maxIDLength && characterCount(bytes) > limits.maxIDLength
+    }
+
+    /// Unicode scalars in valid UTF-8: every byte that does not continue a sequence starts one.
+    func characterCount<C: Collection>(_ bytes: C) -> Int where C.Element == UInt8 {
+        bytes.reduce(0) { $0 + ($1 & 0xC0 == 0x80 ? 0 : 1) }
+    }
+
     /// A constant's ref `-(k + 2)` for a number literal; nil for an id (queued) or an invalid input (recorded).
     mutating func readInputRef(_ i: Int, _ j: Int) throws(ScanError) -> Int32? {
         let c = try s.peek()
         if c == UInt8(ascii: "\"") {
             let bytes = try s.readString()
-            if bytes.count > limits.maxIDBytes {
-                record(.invalidGraph("unknown id (longer than any id may be: \(limits.maxIDBytes) bytes)", pointer: context.pointer))
+            if isTooLong(bytes) {
+                record(.invalidGraph("unknown id (longer than any id may be: \(limits.maxIDLength) characters)",
+                                     pointer: context.pointer))
                 return nil
             }
             queueID(bytes, node: i, input: j)
@@ -598,7 +612,7 @@ private struct GraphRequestReader {
         if let output {
             let symbol = output.withUnsafeBufferPointer { ids.find($0) }
             guard symbol >= 0, definedAt[Int(symbol)] >= 0 else {
-                let text = String(decoding: output.prefix(limits.maxIDBytes), as: UTF8.self)
+                let text = String(decoding: output.prefix(4 * limits.maxIDLength), as: UTF8.self)
                 throw Problem.invalidGraph("\"output\" names unknown id \"\(text)\"", pointer: "/output")
             }
             outputNode = definedAt[Int(symbol)]

@@ -4,12 +4,13 @@ public struct GraphLimits: Sendable, Equatable {
     public var maxNodes: Int
     /// Longest expression source, in UTF-8 bytes (over: 413 too-large).
     public var maxExpressionBytes: Int
-    /// Longest node id or label, in UTF-8 bytes (over: 422 invalid-graph).
-    public var maxIDBytes: Int
+    /// Longest node id or label, in characters (Unicode scalars, as JSON Schema's maxLength counts them;
+    /// over: 422 invalid-graph). 256 characters are at most 1 KiB of UTF-8.
+    public var maxIDLength: Int
 
-    public init(maxNodes: Int = 1_000_000, maxExpressionBytes: Int = 1 << 20, maxIDBytes: Int = 1024) {
+    public init(maxNodes: Int = 1_000_000, maxExpressionBytes: Int = 1 << 20, maxIDLength: Int = 256) {
         self.maxNodes = maxNodes
         self.maxExpressionBytes = maxExpressionBytes
-        self.maxIDBytes = maxIDBytes
+        self.maxIDLength = maxIDLength
     }
 }

@@ -311,7 +311,7 @@ components:
           $ref: '#/components/schemas/NodeID'
         label:
           type: string
-          description: Up to 1024 UTF-8 bytes (256 characters always fit).
+          description: At most 256 characters.
           maxLength: 256
         value:
           $ref: '#/components/schemas/Number'
@@ -327,7 +327,7 @@ components:
           $ref: '#/components/schemas/NodeID'
         label:
           type: string
-          description: Up to 1024 UTF-8 bytes (256 characters always fit).
+          description: At most 256 characters.
           maxLength: 256
         op:
           $ref: '#/components/schemas/OpName'
@@ -343,7 +343,7 @@ components:
           $ref: '#/components/schemas/Number'
     NodeID:
       type: string
-      description: Up to 1024 UTF-8 bytes (256 characters always fit).
+      description: At most 256 characters.
       minLength: 1
       maxLength: 256
     ExpressionRequest:
