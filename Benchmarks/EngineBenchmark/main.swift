@@ -232,10 +232,13 @@ var swiftRuns = workloads.map { Array(repeating: [Run](), count: $0.swift.count)
 repetitionLoop: for rep in 0..<repetitions {
     for (wi, w) in workloads.enumerated() {
         if nowNanoseconds() - start > budget { break repetitionLoop }
-        // Alternate who goes first, so neither side always inherits the other's cache and allocator state.
-        if rep % 2 == 0 { cRuns[wi].append(w.c()) }
-        for (si, s) in w.swift.enumerated() { swiftRuns[wi][si].append(s.run()) }
-        if rep % 2 == 1 { cRuns[wi].append(w.c()) }
+        // Rotate who goes first, so no engine always inherits the same predecessor's cache and allocator state
+        // (glibc, for one, raises its mmap threshold after a large free, so a run's cost depends on the one before).
+        let engines = w.swift.count + 1  // index 0 is C
+        for k in 0..<engines {
+            let e = (k + rep) % engines
+            if e == 0 { cRuns[wi].append(w.c()) } else { swiftRuns[wi][e - 1].append(w.swift[e - 1].run()) }
+        }
     }
 }
 
