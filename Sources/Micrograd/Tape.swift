@@ -97,13 +97,13 @@ struct TapeHandle: Equatable {
 
     @inlinable @inline(__always)
     func isValidApplication(_ op: Op, _ a: Int32, _ b: Int32) -> Bool {
-        let n = count
+        // One unsigned compare per index: a negative index becomes huge and fails `< count` too.
+        let n = UInt32(truncatingIfNeeded: count)
+        let aExists = UInt32(bitPattern: a) < n
         switch op {
         case .leaf: return a == -1 && b == -1
-        case .add, .sub, .mul, .div, .pow:
-            return a >= 0 && Int(a) < n && b >= 0 && Int(b) < n
-        default:
-            return a >= 0 && Int(a) < n && b == -1
+        case .add, .sub, .mul, .div, .pow: return aExists && UInt32(bitPattern: b) < n
+        default: return aExists && b == -1
         }
     }
 
@@ -142,7 +142,7 @@ struct TapeHandle: Equatable {
 
     @inlinable @inline(__always)
     func node(_ i: Int32) -> UnsafeMutablePointer<Node> {
-        if _slowPath(i < 0 || Int(i) >= count) { invalidIndex(i) }
+        if _slowPath(UInt32(bitPattern: i) >= UInt32(truncatingIfNeeded: count)) { invalidIndex(i) }
         return storage.pointee.nodes.unsafelyUnwrapped + Int(i)
     }
 

@@ -41,6 +41,7 @@ extension Tape {
     /// This thread's tape, created on first use, where `Value(2.0)` puts its leaves.
     ///
     /// It lives as long as its thread (the main thread's for the whole process), so a ``Value`` on it can
-    /// never dangle. Values must not cross threads.
+    /// never dangle. Values must not cross threads; in `async` code, which may resume on another thread after
+    /// an `await`, make values on a tape of your own (`Value(x, on: tape)`) instead.
     public static var current: Tape { TapeHandle.current.tape }
 }
