@@ -5,24 +5,12 @@ import Foundation
 import Micrograd
 import MicrogradGraph
 
-struct SplitMix64 {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func uniform() -> Double { Double(next() >> 11) / Double(1 << 53) * 2 - 1 }
-}
-
 func chainRequest(nodes: Int) -> [UInt8] {
-    var rng = SplitMix64(state: 42)
-    var s = "{\"nodes\":[{\"id\":\"x0\",\"value\":\(rng.uniform())}"
+    var rng = SplitMix64(seed: 42)
+    var s = "{\"nodes\":[{\"id\":\"x0\",\"value\":\(rng.uniform(-1, 1))}"
     var x = "x0"
     for i in 1...max(1, nodes / 4) {
-        s += ",{\"id\":\"w\(i)\",\"value\":\(rng.uniform())},{\"id\":\"b\(i)\",\"value\":\(rng.uniform())}"
+        s += ",{\"id\":\"w\(i)\",\"value\":\(rng.uniform(-1, 1))},{\"id\":\"b\(i)\",\"value\":\(rng.uniform(-1, 1))}"
         s += ",{\"id\":\"m\(i)\",\"op\":\"mul\",\"inputs\":[\"\(x)\",\"w\(i)\"]}"
         s += ",{\"id\":\"x\(i)\",\"op\":\"add\",\"inputs\":[\"m\(i)\",\"b\(i)\"]}"
         x = "x\(i)"

@@ -46,7 +46,7 @@ import Testing
 
     @Test func doublesRoundTripExactlyThroughWriterAndReader() throws {
         // 10,000 random bit patterns (every exponent, subnormals, both zeros, non-finite) written and read back.
-        var rng = SplitMix64(state: 2026)
+        var rng = SplitMix64(seed: 2026)
         var doubles = (0..<10_000).map { _ in Double(bitPattern: rng.next()) }
         doubles += [0, -0.0, .leastNonzeroMagnitude, -.leastNonzeroMagnitude, .greatestFiniteMagnitude, .leastNormalMagnitude,
                     .infinity, -.infinity, .nan, 4, 0.1, 1e21, 1e-7, 1.2345678901234568e20]
@@ -126,7 +126,7 @@ import Testing
     }
 
     @Test func fixedFourDecimalsMatchPrintf() {
-        var rng = SplitMix64(state: 99)
+        var rng = SplitMix64(seed: 99)
         var values: [Double] = [0, -0.0, 1.03125, 1.09375, 0.00005, 0.00015, 2.5, -2.5e-5, 0.99995, 9.99995, 123456.78905,
                                 1e15 + 0.3, 4503599627370495.5, 9007199254740994, 1.8446744073709552e19, 1e300, -1e22,
                                 .greatestFiniteMagnitude, .leastNonzeroMagnitude]

@@ -116,7 +116,7 @@ import Testing
     }
 
     @Test func alreadySortedRequestsKeepTheirOrder() throws {
-        var rng = SplitMix64(state: 7)
+        var rng = SplitMix64(seed: 7)
         var s = "{\"nodes\":[{\"id\":\"n0\",\"value\":1}"
         for i in 1..<2000 {
             let a = Int.random(in: 0..<i, using: &rng), b = Int.random(in: 0..<i, using: &rng)

@@ -1,4 +1,5 @@
 import Foundation
+import Micrograd
 import Testing
 @testable import MicrogradGraph
 
@@ -27,7 +28,7 @@ import Testing
 
     @Test func randomDecimalsMatchSwiftsExactConversion() {
         // Eisel-Lemire fast path vs Double(String) (exact, per FIELD-NOTES) on 200,000 decimals of many shapes.
-        var rng = SplitMix64(state: 1)
+        var rng = SplitMix64(seed: 1)
         var mismatches: [String] = []
         for k in 0..<200_000 {
             let digits = Int.random(in: 1...19, using: &rng)

@@ -13,7 +13,7 @@ import Testing
     ]
 
     @Test func mutatedRequestsNeverCrash() {
-        var rng = SplitMix64(state: 4)
+        var rng = SplitMix64(seed: 4)
         let interesting: [UInt8] = Array(#"{}[]",:-+.eE0123456789\u"#.utf8) + [0x00, 0x80, 0xC3, 0xED, 0xF4, 0xFF]
         var accepted = 0, rejected = 0
         let tape = Tape()

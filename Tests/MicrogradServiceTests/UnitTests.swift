@@ -1,4 +1,5 @@
 import Foundation
+import Micrograd
 import MicrogradGraph
 import Testing
 
@@ -50,7 +51,7 @@ struct GraphStoreTests {
         let maxGraphs = 5
         let store = GraphStore(limits: .init(maxGraphs: maxGraphs, maxBytes: 1 << 30))
         var model: [String] = []  // ids, least recently used first
-        var rng = SplitMix(state: 42)
+        var rng = SplitMix64(seed: 42)
         let one = graph(nodes: 1)
         for step in 0..<5_000 {
             let id = "g\(rng.next() % 9)"
@@ -68,17 +69,6 @@ struct GraphStoreTests {
         }
         for id in (0..<9).map({ "g\($0)" }) {
             #expect((store.graph(id: id) != nil) == model.contains(id))
-        }
-    }
-
-    struct SplitMix {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
         }
     }
 
