@@ -52,13 +52,18 @@ public struct Router: Sendable {
     }
 
     public func respond(to request: HTTPRequest) -> HTTPResponse {
-        if let handler = handler(for: request) { return handler(request) }
-        guard let allow = allowedMethods(for: request.path) else { return notFound(request) }
+        route(request).response
+    }
+
+    /// The response, and whether a registered handler produced it (one lookup, for callers that label by route).
+    public func route(_ request: HTTPRequest) -> (response: HTTPResponse, matched: Bool) {
+        if let handler = handler(for: request) { return (handler(request), true) }
+        guard let allow = allowedMethods(for: request.path) else { return (notFound(request), false) }
         var response = methodNotAllowed(request, allow)
         if response.header("Allow") == nil {
             response.headers.append(("Allow", allow.joined(separator: ", ")))
         }
-        return response
+        return (response, false)
     }
 
     private func handler(for request: HTTPRequest) -> Handler? {

@@ -1,7 +1,6 @@
 import HTTPServer
 import Logging
 import MicrogradGraph
-import Synchronization
 
 /// The graph API as a request-to-response function: routes, the graph store, metrics.
 /// It owns no sockets: `serve` (or a test) puts it behind an `HTTPServer`.
@@ -11,7 +10,7 @@ public final class GraphService: Sendable {
     public let metrics: ServiceMetrics
     let renderer: SVGRenderer
     let logger: Logger
-    private let draining = Atomic<Bool>(false)
+    private let readiness = Readiness()
     private let router: Router
 
     public init(configuration: ServiceConfiguration = ServiceConfiguration(), logger: Logger = Logger(label: "micrograd")) {
@@ -23,26 +22,22 @@ public final class GraphService: Sendable {
         router = Self.makeRouter(
             evaluate: EvaluateRoute(limits: configuration.graphLimits, store: store, metrics: metrics, renderer: renderer),
             graphs: GraphRoutes(store: store, renderer: renderer),
-            operations: OperationsRoutes(metrics: metrics))
+            operations: OperationsRoutes(metrics: metrics, readiness: readiness))
     }
 
     /// True once a stop has begun: /readyz answers 503 so load balancers stop sending traffic.
     public var isDraining: Bool {
-        get { draining.load(ordering: .relaxed) }
-        set { draining.store(newValue, ordering: .relaxed) }
+        get { readiness.isDraining }
+        set { readiness.isDraining = newValue }
     }
 
     /// Answers one request; records its metrics.
     public func respond(to request: HTTPRequest) -> HTTPResponse {
         let started = ContinuousClock.now
-        var response: HTTPResponse
-        if request.path == "/readyz" && (request.method == "GET" || request.method == "HEAD") && isDraining {
-            response = .problem(Problem.serverRefusal(status: 503, detail: "The service is shutting down."))
-        } else {
-            response = router.respond(to: request)
-        }
-        let route = router.matches(request) ? request.path : "unmatched"
-        metrics.recordRequest(route: route, method: request.method, status: response.status, duration: started.duration(to: .now))
+        let (response, matched) = router.route(request)
+        metrics.recordRequest(
+            route: matched ? request.path : "unmatched", method: request.method, status: response.status,
+            duration: started.duration(to: .now))
         return response
     }
 
@@ -65,7 +60,7 @@ public final class GraphService: Sendable {
         router.get("/graph.json") { graphs.respond(to: $0, format: .jgf) }
         router.get("/graph.svg") { graphs.respond(to: $0, format: .svg) }
         router.get("/healthz", operations.health)
-        router.get("/readyz", operations.health)
+        router.get("/readyz", operations.ready)
         router.get("/metrics", operations.metrics)
         router.get("/openapi.yaml", operations.openAPI)
         PageRoutes.register(in: &router)
