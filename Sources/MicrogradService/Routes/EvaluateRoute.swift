@@ -25,10 +25,9 @@ struct EvaluateRoute: Sendable {
         }
         do throws(Problem) {
             let spec = try GraphRequestDecoder.decode(request.body, limits: limits)
-            if format == .svg, spec.count > renderer.configuration.maxNodes {
-                throw Problem.renderLimit(
-                    "SVG is drawn for graphs of up to \(renderer.configuration.maxNodes) nodes; this one has \(spec.count). "
-                        + "Ask for format=dot or json instead.")
+            // Refused before evaluating: no work spent on a graph that will not be drawn.
+            if format == .svg, let problem = GraphRepresentation.svgLimitProblem(nodes: spec.count, renderer: renderer) {
+                throw problem
             }
             let tape = Tape.current
             let graph = GraphEvaluator.evaluate(spec, on: tape)

@@ -19,6 +19,14 @@ enum GraphRepresentation {
         return .success(format)
     }
 
+    /// 422 when a graph has more nodes than the renderer draws (Graphviz layout is superlinear).
+    static func svgLimitProblem(nodes: Int, renderer: SVGRenderer) -> Problem? {
+        guard nodes > renderer.configuration.maxNodes else { return nil }
+        return .renderLimit(
+            "SVG is drawn for graphs of up to \(renderer.configuration.maxNodes) nodes; this one has \(nodes). "
+                + "Ask for DOT or JSON instead (format=dot, /graph.dot).")
+    }
+
     static func response(for graph: EvaluatedGraph, id: String, format: GraphFormat, renderer: SVGRenderer) -> HTTPResponse {
         let headers: [(String, String)] = [("Content-Type", format.contentType), ("X-Graph-Id", id)]
         switch format {
@@ -29,11 +37,7 @@ enum GraphRepresentation {
         case .dot:
             return HTTPResponse(status: 200, headers: headers, body: GraphEncoder.dot(graph))
         case .svg:
-            guard graph.spec.count <= renderer.configuration.maxNodes else {
-                return .problem(.renderLimit(
-                    "SVG is drawn for graphs of up to \(renderer.configuration.maxNodes) nodes; this one has "
-                        + "\(graph.spec.count). Ask for /graph.dot or /graph.json instead."))
-            }
+            if let problem = svgLimitProblem(nodes: graph.spec.count, renderer: renderer) { return .problem(problem) }
             switch renderer.render(dot: GraphEncoder.dot(graph)) {
             case .success(let svg):
                 return HTTPResponse(status: 200, headers: headers, body: svg)
