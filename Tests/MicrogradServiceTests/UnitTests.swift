@@ -1,4 +1,5 @@
 import Foundation
+import HTTPServer
 import Micrograd
 import MicrogradGraph
 import Testing
@@ -133,6 +134,24 @@ extension StoreRead {
     }
 }
 
+@Suite("Problem mapping")
+struct ProblemMappingTests {
+    /// The service's one mapping from the graph layer's kinds to HTTP, as openapi.yaml documents it.
+    @Test func everyKindHasItsStatusAndTypeURI() throws {
+        let expected: [Problem.Kind: Int] = [
+            .malformedJSON: 400, .invalidRequest: 400, .invalidGraph: 422, .invalidExpression: 422, .tooLarge: 413,
+        ]
+        let spec = try String(contentsOf: repositoryRoot.appendingPathComponent("openapi.yaml"), encoding: .utf8)
+        for kind in Problem.Kind.allCases {
+            let mapped = ServiceProblem(Problem(kind, "Something.", pointer: "/x", column: 3))
+            #expect(mapped.status == expected[kind])
+            #expect(mapped.type == "/problems/\(kind.rawValue)" && mapped.title == kind.title)
+            #expect(mapped.pointer == "/x" && mapped.column == 3)
+            #expect(spec.contains("- \(mapped.type)\n"))
+        }
+    }
+}
+
 @Suite("Content negotiation")
 struct NegotiationTests {
     @Test(arguments: [
@@ -145,10 +164,13 @@ struct NegotiationTests {
         (nil, "text/html, */*;q=0.1", .json),
         (nil, "application/json;q=0", nil),
         ("xml", nil, nil),
+        ("SVG", "text/html", .svg),
     ])
     func chooses(format: String?, accept: String?, expected: GraphFormat?) {
-        #expect(GraphFormat.negotiate(formatParameter: format, accept: accept, default: .json, allowed: GraphFormat.allCases)
-            == expected)
+        let request = HTTPRequest(
+            method: "GET", path: "/graph.dot", query: format.map { [("format", $0)] } ?? [],
+            headers: accept.map { [("Accept", $0)] } ?? [])
+        #expect((try? GraphRepresentation.choose(request, default: .json).get()) == expected)
     }
 }
 
