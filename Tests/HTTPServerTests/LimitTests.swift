@@ -141,8 +141,12 @@ import Testing
             try holder.sendRequest("GET", "/hold")
             #expect(gate.waitUntilInside())  // accepted: it has the only slot
             // At the limit a new client is refused at once rather than left waiting...
+            // (Refused, its request is never answered: an accepted one would be, by the free worker.)
             let refused = try TestConnection(port: server.port, timeoutSeconds: 30)
-            #expect(refused.waitForClose(), "a client over the connection limit is closed at once")
+            try? refused.sendRequest("POST", "/", body: [3])
+            #expect(throws: TestClientError.self, "a client over the connection limit is closed unanswered") {
+                try refused.readResponse()
+            }
             gate.release()
             #expect(try holder.readResponse().status == 200)
             // ...until the holder, now idle, is dropped for idleness and frees the slot for the next client.
