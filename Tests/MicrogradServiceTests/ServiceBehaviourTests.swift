@@ -33,7 +33,8 @@ struct ServiceBehaviourTests {
         let requests: [(target: String, body: String)] = [
             ("/evaluate", seedRequest), ("/evaluate", neuronRequest),
             ("/evaluate", mixedGraphRequest(count: 10)), ("/evaluate", mixedGraphRequest(count: 200)),
-            ("/evaluate", mixedGraphRequest(count: 5000)), ("/evaluate?format=dot", mixedGraphRequest(count: 300)),
+            ("/evaluate", mixedGraphRequest(count: 5000)), ("/evaluate?format=dot", mixedGraphRequest(count: 8000)),
+            ("/evaluate?format=jgf", mixedGraphRequest(count: 3000)),
             ("/evaluate?format=jgf", seedRequest), ("/evaluate", #"{"expression":"exp(x)*y - x/y","values":{"x":1.5,"y":-2}}"#),
         ]
         try withService { port, _ in
@@ -42,15 +43,15 @@ struct ServiceBehaviourTests {
                 #expect(response.status == 200, "\(response.text.prefix(200))")
                 return withoutGraphID(response)
             }
-            let clients = 8, rounds = 12
+            let clients = 8, rounds = 16
             let mismatches = Shared<[String]>([])
             let stored = Shared<[(id: String, request: Int)]>([])
             onThreads(clients) { client in
                 do {
-                    let connection = try TestConnection(port: port, timeoutSeconds: 120)  // keep-alive, like a real client
                     for round in 0..<rounds {
                         let index = (client * 3 + round) % requests.count  // each client a different mix and order
-                        let response = try connection.request(
+                        // A new connection each time: the server spreads connections over its workers as they accept.
+                        let response = try TestConnection(port: port, timeoutSeconds: 120).request(
                             "POST", requests[index].target, headers: [("Content-Type", "application/json")],
                             body: Array(requests[index].body.utf8))
                         if withoutGraphID(response) != sequential[index] {
