@@ -45,43 +45,58 @@ final class ServerCore: Sendable {
 
     func logAccess(_ context: RequestContext, termination: MHD_RequestTerminationCode) {
         guard accessLogEnabled else { return }
-        logger.info("\(accessLine(context, termination: termination))")
+        // An explicit source and a message from the finished String: the default source scans `#fileID` for its
+        // module on every call, and an interpolated message copies the line once more.
+        logger.info(Logger.Message(stringLiteral: accessLine(context, termination: termination)), source: "HTTPServer")
     }
 
-    /// `METHOD /path STATUS bytes=N duration_us=N request_id=ID [outcome=...]`, assembled as bytes: the
-    /// interpolated String cost ~6,600 instructions a request, a third of the server's own per-request work.
+    /// `METHOD /path STATUS bytes=N duration_us=N request_id=ID [outcome=...]`, written straight into the String's
+    /// storage (one allocation): the interpolated String cost ~6,600 instructions a request.
     private func accessLine(_ context: RequestContext, termination: MHD_RequestTerminationCode) -> String {
         let micros = (monotonicNanoseconds() &- context.startNanoseconds) / 1000
-        var line: [UInt8] = []
-        line.reserveCapacity(96 + context.method.utf8.count + context.path.utf8.count + context.requestID.utf8.count)
-        line.append(contentsOf: context.method.utf8)
-        line.append(UInt8(ascii: " "))
-        line.append(contentsOf: context.path.utf8)
-        line.append(UInt8(ascii: " "))
-        appendDecimal(UInt64(clamping: context.status), to: &line)
-        line.append(contentsOf: " bytes=".utf8)
-        appendDecimal(UInt64(clamping: context.responseBytes), to: &line)
-        line.append(contentsOf: " duration_us=".utf8)
-        appendDecimal(micros, to: &line)
-        line.append(contentsOf: " request_id=".utf8)
-        line.append(contentsOf: context.requestID.utf8)
-        if termination != .REQUEST_TERMINATED_COMPLETED_OK {
-            line.append(contentsOf: " outcome=".utf8)
-            line.append(contentsOf: terminationName(termination).utf8)
-        }
-        return String(decoding: line, as: UTF8.self)
-    }
-
-    private func appendDecimal(_ value: UInt64, to line: inout [UInt8]) {
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for 20 digits
-        withUnsafeMutableBytes(of: &digits) { buffer in
-            var v = value, i = buffer.count
-            repeat {
-                i -= 1
-                buffer[i] = UInt8(truncatingIfNeeded: v % 10) + UInt8(ascii: "0")
-                v /= 10
-            } while v > 0
-            line.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[i...]))
+        let outcome = termination == .REQUEST_TERMINATED_COMPLETED_OK ? "" : terminationName(termination)
+        // Fixed text (" " x2, " bytes=", " duration_us=", " request_id=", " outcome=") is 43 bytes; 3 numbers <= 60.
+        let bound = 103 + context.method.utf8.count + context.path.utf8.count + context.requestID.utf8.count + outcome.utf8.count
+        return String(unsafeUninitializedCapacity: bound) { buffer in
+            var at = 0
+            func put(_ text: String) {
+                var text = text
+                text.withUTF8 { bytes in
+                    _ = UnsafeMutableBufferPointer(rebasing: buffer[at..<at + bytes.count]).initialize(fromContentsOf: bytes)
+                    at += bytes.count
+                }
+            }
+            func putLiteral(_ literal: StaticString) {
+                let bytes = UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount)
+                _ = UnsafeMutableBufferPointer(rebasing: buffer[at..<at + bytes.count]).initialize(fromContentsOf: bytes)
+                at += bytes.count
+            }
+            func put(_ value: UInt64) {
+                var digits = 1, rest = value / 10
+                while rest > 0 { digits += 1; rest /= 10 }
+                var v = value
+                for index in stride(from: at + digits - 1, through: at, by: -1) {
+                    buffer[index] = UInt8(truncatingIfNeeded: v % 10) + UInt8(ascii: "0")
+                    v /= 10
+                }
+                at += digits
+            }
+            put(context.method)
+            putLiteral(" ")
+            put(context.path)
+            putLiteral(" ")
+            put(UInt64(clamping: context.status))
+            putLiteral(" bytes=")
+            put(UInt64(clamping: context.responseBytes))
+            putLiteral(" duration_us=")
+            put(micros)
+            putLiteral(" request_id=")
+            put(context.requestID)
+            if !outcome.isEmpty {
+                putLiteral(" outcome=")
+                put(outcome)
+            }
+            return at
         }
     }
 
