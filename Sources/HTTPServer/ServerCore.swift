@@ -14,14 +14,17 @@ final class ServerCore: Sendable {
     /// Our `logger` copy is immutable, so whether it logs `.info` is fixed; checking a Bool per request is cheaper
     /// than asking the log handler (which copies the handler existential).
     let accessLogEnabled: Bool
+    let accessLog: (any AccessLogSink)?
     /// The connection limit and open-connection count the C admission callback reads (shim.h); written only before
     /// the daemon starts, then only by C atomics. Outlives the daemon: freed with the core, after the server stopped.
     nonisolated(unsafe) let admission = UnsafeMutablePointer<mhd_shim_admission>.allocate(capacity: 1)
 
     init(
         configuration: ServerConfiguration, logger: Logger,
-        handler: @escaping HTTPServer.Handler, errorResponder: @escaping HTTPServer.ErrorResponder
+        handler: @escaping HTTPServer.Handler, errorResponder: @escaping HTTPServer.ErrorResponder,
+        accessLog: (any AccessLogSink)?
     ) {
+        self.accessLog = accessLog
         self.configuration = configuration
         self.logger = logger
         self.handler = handler
@@ -45,62 +48,48 @@ final class ServerCore: Sendable {
 
     func logAccess(_ context: RequestContext, termination: MHD_RequestTerminationCode) {
         guard accessLogEnabled else { return }
-        // An explicit source and a message from the finished String: the default source scans `#fileID` for its
-        // module on every call, and an interpolated message copies the line once more.
-        logger.info(Logger.Message(stringLiteral: accessLine(context, termination: termination)), source: "HTTPServer")
-    }
-
-    /// `METHOD /path STATUS bytes=N duration_us=N request_id=ID [outcome=...]`, written straight into the String's
-    /// storage (one allocation): the interpolated String cost ~6,600 instructions a request.
-    private func accessLine(_ context: RequestContext, termination: MHD_RequestTerminationCode) -> String {
-        let micros = (monotonicNanoseconds() &- context.startNanoseconds) / 1000
-        let outcome = termination == .REQUEST_TERMINATED_COMPLETED_OK ? "" : terminationName(termination)
-        // Fixed text (" " x2, " bytes=", " duration_us=", " request_id=", " outcome=") is 43 bytes; 3 numbers <= 60.
-        let bound = 103 + context.method.utf8.count + context.path.utf8.count + context.requestID.utf8.count + outcome.utf8.count
-        return String(unsafeUninitializedCapacity: bound) { buffer in
-            var at = 0
-            func put(_ text: String) {
-                var text = text
-                text.withUTF8 { bytes in
-                    _ = UnsafeMutableBufferPointer(rebasing: buffer[at..<at + bytes.count]).initialize(fromContentsOf: bytes)
-                    at += bytes.count
-                }
+        withAccessLine(context, termination: termination) { line in
+            if let accessLog {
+                accessLog.writeAccessLine(line)
+            } else {
+                // An explicit source: the default scans `#fileID` for its module on every call.
+                logger.info("\(String(decoding: line, as: UTF8.self))", source: HTTPServer.accessLogSource)
             }
-            func putLiteral(_ literal: StaticString) {
-                let bytes = UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount)
-                _ = UnsafeMutableBufferPointer(rebasing: buffer[at..<at + bytes.count]).initialize(fromContentsOf: bytes)
-                at += bytes.count
-            }
-            func put(_ value: UInt64) {
-                var digits = 1, rest = value / 10
-                while rest > 0 { digits += 1; rest /= 10 }
-                var v = value
-                for index in stride(from: at + digits - 1, through: at, by: -1) {
-                    buffer[index] = UInt8(truncatingIfNeeded: v % 10) + UInt8(ascii: "0")
-                    v /= 10
-                }
-                at += digits
-            }
-            put(context.method)
-            putLiteral(" ")
-            put(context.path)
-            putLiteral(" ")
-            put(UInt64(clamping: context.status))
-            putLiteral(" bytes=")
-            put(UInt64(clamping: context.responseBytes))
-            putLiteral(" duration_us=")
-            put(micros)
-            putLiteral(" request_id=")
-            put(context.requestID)
-            if !outcome.isEmpty {
-                putLiteral(" outcome=")
-                put(outcome)
-            }
-            return at
         }
     }
 
-    private func terminationName(_ code: MHD_RequestTerminationCode) -> String {
+    /// `METHOD /path STATUS bytes=N duration_us=N request_id=ID [outcome=...]`, assembled in a temporary buffer
+    /// (on the stack for ordinary lines): the interpolated String cost ~6,600 instructions a request.
+    private func withAccessLine(
+        _ context: RequestContext, termination: MHD_RequestTerminationCode, _ body: (UnsafeRawBufferPointer) -> Void
+    ) {
+        let micros = (monotonicNanoseconds() &- context.startNanoseconds) / 1000
+        let outcome: StaticString = termination == .REQUEST_TERMINATED_COMPLETED_OK ? "" : terminationName(termination)
+        // Fixed text (" " x2, " bytes=", " duration_us=", " request_id=", " outcome=") is 43 bytes; 3 numbers <= 60.
+        let bound = 103 + context.method.utf8.count + context.path.utf8.count + context.requestID.utf8.count
+            + outcome.utf8CodeUnitCount
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: bound) { buffer in
+            var line = LineWriter(buffer: buffer)
+            line.append(context.method)
+            line.appendLiteral(" ")
+            line.append(context.path)
+            line.appendLiteral(" ")
+            line.append(UInt64(clamping: context.status))
+            line.appendLiteral(" bytes=")
+            line.append(UInt64(clamping: context.responseBytes))
+            line.appendLiteral(" duration_us=")
+            line.append(micros)
+            line.appendLiteral(" request_id=")
+            line.append(context.requestID)
+            if outcome.utf8CodeUnitCount > 0 {
+                line.appendLiteral(" outcome=")
+                line.appendLiteral(outcome)
+            }
+            body(UnsafeRawBufferPointer(UnsafeMutableBufferPointer(rebasing: buffer[..<line.count])))
+        }
+    }
+
+    private func terminationName(_ code: MHD_RequestTerminationCode) -> StaticString {
         switch code {
         case .REQUEST_TERMINATED_WITH_ERROR: "error"
         case .REQUEST_TERMINATED_TIMEOUT_REACHED: "timeout"
@@ -109,6 +98,40 @@ final class ServerCore: Sendable {
         case .REQUEST_TERMINATED_CLIENT_ABORT: "client_abort"
         case .REQUEST_TERMINATED_COMPLETED_OK: "ok"
         }
+    }
+}
+
+/// Appends text and decimals to a buffer the caller sized.
+private struct LineWriter {
+    let buffer: UnsafeMutableBufferPointer<UInt8>
+    var count = 0
+
+    mutating func append(_ text: String) {
+        for byte in text.utf8 {
+            buffer[count] = byte
+            count += 1
+        }
+    }
+
+    mutating func appendLiteral(_ literal: StaticString) {
+        let bytes = UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount)
+        _ = UnsafeMutableBufferPointer(rebasing: buffer[count...]).initialize(fromContentsOf: bytes)
+        count += bytes.count
+    }
+
+    mutating func append(_ value: UInt64) {
+        var digits = 1
+        var rest = value / 10
+        while rest > 0 {
+            digits += 1
+            rest /= 10
+        }
+        var v = value
+        for index in stride(from: count + digits - 1, through: count, by: -1) {
+            buffer[index] = UInt8(truncatingIfNeeded: v % 10) + UInt8(ascii: "0")
+            v /= 10
+        }
+        count += digits
     }
 }
 

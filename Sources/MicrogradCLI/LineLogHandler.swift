@@ -1,3 +1,4 @@
+import HTTPServer
 import Logging
 
 #if canImport(Glibc)
@@ -44,23 +45,40 @@ struct LineLogHandler: LogHandler {
             full.log(event: event)
             return
         }
-        let message = event.message.description
-        let source = event.source
-        // Warnings and errors are written at once; info lines (the access log) wait in the buffer.
+        var message = event.message.description
+        message.withUTF8 { message in
+            // Warnings and errors are written at once; info lines wait in the buffer.
+            Self.write(level: event.level, label: label, source: event.source, message: UnsafeRawBufferPointer(message),
+                       flush: event.level >= .notice)
+        }
+    }
+
+    /// `<time> <level> <label>: [<source>] <message>` and a newline, into the output buffer.
+    static func write(level: Logger.Level, label: String, source: String, message: UnsafeRawBufferPointer, flush: Bool) {
         BufferedStandardOutput.shared.append(
-            reserve: 48 + label.utf8.count + source.utf8.count + message.utf8.count, flush: event.level >= .notice
+            reserve: 48 + label.utf8.count + source.utf8.count + message.count, flush: flush
         ) { buffer in
             buffer.stamp.append(to: &buffer.bytes)
             buffer.bytes.append(UInt8(ascii: " "))
-            buffer.bytes.append(contentsOf: event.level.rawValue.utf8)
+            buffer.bytes.append(contentsOf: level.rawValue.utf8)
             if !label.isEmpty { buffer.bytes.append(UInt8(ascii: " ")) }
             buffer.bytes.append(contentsOf: label.utf8)
             buffer.bytes.append(contentsOf: ": [".utf8)
             buffer.bytes.append(contentsOf: source.utf8)
             buffer.bytes.append(contentsOf: "] ".utf8)
-            buffer.bytes.append(contentsOf: message.utf8)
+            buffer.bytes.append(contentsOf: message)
             buffer.bytes.append(UInt8(ascii: "\n"))
         }
+    }
+}
+
+/// The server's access log straight into the output buffer, as the same lines a `LineLogHandler` writes for
+/// `logger.info(line, source: HTTPServer.accessLogSource)`, without a String or LogEvent per request.
+struct AccessLogLines: AccessLogSink {
+    let label: String
+
+    func writeAccessLine(_ line: UnsafeRawBufferPointer) {
+        LineLogHandler.write(level: .info, label: label, source: HTTPServer.accessLogSource, message: line, flush: false)
     }
 }
 

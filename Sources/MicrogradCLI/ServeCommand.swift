@@ -94,7 +94,8 @@ struct ServeCommand: ParsableCommand {
         let service = GraphService(configuration: configuration, logger: logger)
         let server = HTTPServer(
             configuration: configuration.server, logger: logger,
-            handler: { service.respond(to: $0) }, errorResponder: GraphService.errorResponse)
+            handler: { service.respond(to: $0) }, errorResponder: GraphService.errorResponse,
+            accessLog: AccessLogLines(label: logger.label))
         do {
             try server.start()
         } catch {
