@@ -3,7 +3,7 @@
 // (0.001 * (row + node index)). Prints one line like batch_tape.c: ns per node-row, forward + backward, over
 // the graph's node count. Benchmarks/batch/run interleaves it with the C program and prints the ratios.
 //
-//   BatchBenchmark neuron ROWS [CHUNK]   all 5 leaves vary; gradients of all 5 per row
+//   BatchBenchmark neuron ROWS [CHUNK [BLOCK]]   all 5 leaves vary; gradients of all 5 per row
 //   BatchBenchmark mlp ROWS [CHUNK]      x0, x1 vary (337 parameters shared); gradients of x0, x1 per row
 //   BatchBenchmark mlp-all ROWS [CHUNK]  the same, with the gradients of all 339 leaves per row (as the C computes)
 // CHUNK > 0 evaluates the rows as consecutive calls of CHUNK rows (columns that stay in cache, as the C's
@@ -38,6 +38,7 @@ let arguments = CommandLine.arguments
 let workload = arguments.count > 1 ? arguments[1] : "neuron"
 let rows = arguments.count > 2 ? Int(arguments[2]) ?? 1_000_000 : 1_000_000
 let chunk = arguments.count > 3 ? Int(arguments[3]) ?? 0 : 0
+let blockRows = arguments.count > 4 ? Int(arguments[4]) : nil  // default: the engine's choice
 guard rows >= 1, chunk >= 0, ["neuron", "mlp", "mlp-all"].contains(workload) else {
     print("usage: BatchBenchmark neuron|mlp|mlp-all ROWS [CHUNK]")
     exit(2)
@@ -91,7 +92,7 @@ let wanted = workload == "mlp-all" ? allLeaves : varying
     if chunk == 0 {
         let inputs = columns(0, rows)
         let t0 = now()
-        let result = graph.evaluateBatch(rows: rows, inputs: inputs, gradients: wanted)
+        let result = graph.evaluateBatch(rows: rows, inputs: inputs, gradients: wanted, blockRows: blockRows)
         let t1 = now()
         return (t1 - t0, result.value(0) + result.gradient(0, 0))
     }
@@ -100,7 +101,7 @@ let wanted = workload == "mlp-all" ? allLeaves : varying
         let n = min(chunk, rows - done)
         let inputs = columns(done, n)
         let t0 = now()
-        let result = graph.evaluateBatch(rows: n, inputs: inputs, gradients: wanted)
+        let result = graph.evaluateBatch(rows: n, inputs: inputs, gradients: wanted, blockRows: blockRows)
         seconds += now() - t0
         check += result.value(0) + result.gradient(0, 0)
         done += n
@@ -108,8 +109,16 @@ let wanted = workload == "mlp-all" ? allLeaves : varying
     return (seconds, check)
 }
 
-_ = run()  // warm-up: first-touch page faults of the columns
-let (seconds, check) = run()
+// Median of 5 runs after a warm-up (first-touch page faults), like batch_py.py's medians.
+_ = run()
+var times: [Double] = []
+var check = 0.0
+for _ in 0..<5 {
+    let (s, c) = run()
+    times.append(s)
+    check = c
+}
+let seconds = times.sorted()[2]
 let nodeRows = Double(graph.count) * Double(rows)
 print("swift \(workload): \(graph.count) nodes x \(rows) rows\(chunk > 0 ? " in calls of \(chunk)" : ""): total "
       + "\(fixed(1e9 * seconds / nodeRows, 3)) ns/node-row (\(fixed(1e3 * seconds, 1)) ms) [check \(check)]")
