@@ -91,24 +91,20 @@ struct ServeCommand: ParsableCommand {
         let configuration = try makeConfiguration()
         let grace = try EnvironmentDefault.int(gracePeriod, "GRACE_PERIOD", default: 10)
 
-        let service = GraphService(configuration: configuration, logger: logger)
-        let server = HTTPServer(
-            configuration: configuration.server, logger: logger,
-            handler: { service.respond(to: $0) }, errorResponder: GraphService.errorResponse)
+        let running: ServingGraphService
         do {
-            try server.start()
+            running = try GraphService.serve(configuration: configuration, logger: logger)
         } catch {
             throw ValidationError("Cannot start the server: \(error)")
         }
         logger.info("micrograd listening", metadata: [
-            "host": "\(configuration.server.host)", "port": "\(server.port)",
+            "host": "\(configuration.server.host)", "port": "\(running.port)",
             "threads": "\(configuration.server.threads)", "private": "\(configuration.isPrivate)",
         ])
 
         let signal = TerminationSignals.wait()
         logger.info("stopping", metadata: ["signal": "\(signal)", "grace_seconds": "\(grace)"])
-        service.isDraining = true
-        server.shutdown(gracePeriod: .seconds(grace))
+        running.shutdown(gracePeriod: .seconds(grace))
         logger.info("stopped")
     }
 
@@ -126,7 +122,7 @@ struct ServeCommand: ParsableCommand {
             maxNodes: try positive(EnvironmentDefault.int(maxNodes, "MAX_NODES", default: 1_000_000), "max-nodes"),
             maxExpressionBytes: try positive(
                 EnvironmentDefault.int(maxExpressionBytes, "MAX_EXPRESSION_BYTES", default: 1 << 20), "max-expression-bytes"))
-        let store = GraphStore.Limits(
+        let store = InMemoryGraphStore.Limits(
             maxGraphs: try EnvironmentDefault.int(storeGraphs, "STORE_GRAPHS", default: 256),
             maxBytes: try EnvironmentDefault.int(storeBytes, "STORE_BYTES", default: 256 << 20))
         let svg = SVGRenderer.Configuration(

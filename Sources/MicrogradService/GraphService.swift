@@ -2,33 +2,42 @@ import HTTPServer
 import Logging
 import MicrogradGraph
 
-/// The graph API as a request-to-response function: routes, the graph store, metrics.
-/// It owns no sockets: `serve` (or a test) puts it behind an `HTTPServer`.
+/// The graph API as a request-to-response function: routes over a graph store, a renderer and metrics,
+/// each passed in (or the defaults made from the configuration).
+/// It owns no sockets: ``serve(configuration:store:renderer:metrics:logger:)`` puts it behind an `HTTPServer`.
 public final class GraphService: Sendable {
     public let configuration: ServiceConfiguration
-    public let store: GraphStore
+    public let store: any GraphStore
     public let metrics: ServiceMetrics
-    let renderer: SVGRenderer
+    public let renderer: SVGRenderer
     let logger: Logger
-    private let readiness = Readiness()
     private let router: Router
 
-    public init(configuration: ServiceConfiguration = ServiceConfiguration(), logger: Logger = Logger(label: "micrograd")) {
+    /// - Parameters:
+    ///   - store: where evaluated and registered graphs are kept; by default in this process's memory,
+    ///     bounded by `configuration.store`.
+    ///   - renderer: draws SVG; by default Graphviz with `configuration.svg`.
+    ///   - isDraining: whether a stop has begun (`/readyz` answers 503 from then on); `serve` wires it to the
+    ///     HTTP server's own drain state.
+    public init(
+        configuration: ServiceConfiguration = ServiceConfiguration(),
+        store: (any GraphStore)? = nil,
+        renderer: SVGRenderer? = nil,
+        metrics: ServiceMetrics = ServiceMetrics(),
+        logger: Logger = Logger(label: "micrograd"),
+        isDraining: @escaping @Sendable () -> Bool = { false }
+    ) {
         self.configuration = configuration
         self.logger = logger
-        store = GraphStore(limits: configuration.store, remembersMostRecent: !configuration.isPrivate)
-        metrics = ServiceMetrics()
-        renderer = SVGRenderer(configuration: configuration.svg)
+        self.store = store ?? InMemoryGraphStore(limits: configuration.store)
+        self.metrics = metrics
+        self.renderer = renderer ?? SVGRenderer(configuration: configuration.svg)
         router = Self.makeRouter(
-            evaluate: EvaluateRoute(limits: configuration.graphLimits, store: store, metrics: metrics, renderer: renderer),
-            graphs: GraphRoutes(store: store, renderer: renderer),
-            operations: OperationsRoutes(metrics: metrics, readiness: readiness))
-    }
-
-    /// True once a stop has begun: /readyz answers 503 so load balancers stop sending traffic.
-    public var isDraining: Bool {
-        get { readiness.isDraining }
-        set { readiness.isDraining = newValue }
+            evaluate: EvaluateRoute(
+                limits: configuration.graphLimits, store: self.store, metrics: metrics, renderer: self.renderer,
+                logger: logger),
+            graphs: GraphRoutes(store: self.store, renderer: self.renderer, isPrivate: configuration.isPrivate),
+            operations: OperationsRoutes(metrics: metrics, isDraining: isDraining))
     }
 
     /// Answers one request; records its metrics.

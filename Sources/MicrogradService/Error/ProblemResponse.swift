@@ -40,6 +40,10 @@ extension Problem {
         Problem(type: typeURI("render-limit"), title: "Graph too large to render", status: 422, detail: detail)
     }
 
+    static func storeUnavailable(_ detail: String) -> Problem {
+        Problem(type: typeURI("store-unavailable"), title: "Graph store unavailable", status: 503, detail: detail)
+    }
+
     /// The server's own refusals (from HTTPServer, before any route runs).
     static func serverRefusal(status: Int, detail: String) -> Problem {
         switch status {

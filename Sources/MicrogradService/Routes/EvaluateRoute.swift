@@ -1,18 +1,15 @@
 import HTTPServer
-import Micrograd
+import Logging
 import MicrogradGraph
 
 /// `POST /evaluate`: decode a graph or expression, run forward and backward, keep the result, answer in the
 /// representation asked for (`?format=` or `Accept`).
 struct EvaluateRoute: Sendable {
     let limits: GraphLimits
-    let store: GraphStore
+    let store: any GraphStore
     let metrics: ServiceMetrics
     let renderer: SVGRenderer
-
-    /// Tapes grown past this are given back to the allocator after the request, so one huge graph does not
-    /// pin its memory in a worker thread for the rest of the process.
-    static let retainedTapeCapacity = 1 << 18
+    let logger: Logger
 
     func respond(_ request: HTTPRequest) -> HTTPResponse {
         if let contentType = request.header("Content-Type"), !Self.isJSON(contentType) {
@@ -29,13 +26,15 @@ struct EvaluateRoute: Sendable {
             if format == .svg, let problem = GraphRepresentation.svgLimitProblem(nodes: spec.count, renderer: renderer) {
                 throw problem
             }
-            let tape = Tape.current
-            let graph = GraphEvaluator.evaluate(spec, on: tape)
-            if tape.capacity > Self.retainedTapeCapacity { tape.removeAll(keepingCapacity: false) }
+            let graph = GraphEvaluator.evaluate(spec)
             metrics.recordGraph(nodes: spec.count)
 
-            let id = GraphStore.makeID()
-            store.insert(graph, id: id)
+            // The answer does not wait on the store: a graph too large to keep, or a store that is down, still
+            // gets its evaluation (GET /graph.* with this id then answers 404 or 503).
+            let id = store.newEvaluationID()
+            if case .notStored(.unavailable(let reason)) = store.putEvaluation(graph, id: id) {
+                logger.warning("evaluated graph not stored", metadata: ["id": "\(id)", "reason": "\(reason)"])
+            }
             return GraphRepresentation.response(for: graph, id: id, format: format, renderer: renderer)
         } catch {
             return .problem(error)

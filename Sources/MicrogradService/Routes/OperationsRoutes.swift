@@ -1,21 +1,10 @@
 import HTTPServer
 import MicrogradGraph
-import Synchronization
-
-/// Whether the service still wants traffic: false from the start of a graceful stop.
-final class Readiness: Sendable {
-    private let draining = Atomic<Bool>(false)
-
-    var isDraining: Bool {
-        get { draining.load(ordering: .relaxed) }
-        set { draining.store(newValue, ordering: .relaxed) }
-    }
-}
 
 /// Health, readiness, metrics and the API's own description.
 struct OperationsRoutes: Sendable {
     let metrics: ServiceMetrics
-    let readiness: Readiness
+    let isDraining: @Sendable () -> Bool
 
     func health(_ request: HTTPRequest) -> HTTPResponse {
         HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: Array(#"{"status":"ok"}"#.utf8))
@@ -23,7 +12,7 @@ struct OperationsRoutes: Sendable {
 
     /// 503 while draining, so load balancers stop sending traffic before the process stops.
     func ready(_ request: HTTPRequest) -> HTTPResponse {
-        guard !readiness.isDraining else {
+        guard !isDraining() else {
             return .problem(Problem.serverRefusal(status: 503, detail: "The service is shutting down."))
         }
         return health(request)
