@@ -91,11 +91,18 @@ protocol RowSource {
     func load(_ k: Int) -> BatchVector
 }
 
+/// A block of rows: scratch, or (in full blocks) the caller's column or the answer's memory in place, so
+/// rows are not copied in and out. Those need not be 64-byte aligned, hence unaligned loads and stores.
 @usableFromInline
 struct BlockRows: RowSource {
-    @usableFromInline let base: UnsafePointer<BatchVector>
-    @inlinable @inline(__always) init(_ base: UnsafePointer<BatchVector>) { self.base = base }
-    @inlinable @inline(__always) func load(_ k: Int) -> BatchVector { base[k] }
+    @usableFromInline let base: UnsafeMutableRawPointer
+    @inlinable @inline(__always) init(_ base: UnsafeMutableRawPointer) { self.base = base }
+    @inlinable @inline(__always) func load(_ k: Int) -> BatchVector {
+        UnsafeRawPointer(base).loadUnaligned(fromByteOffset: k &* 64, as: BatchVector.self)
+    }
+    @inlinable @inline(__always) func store(_ k: Int, _ v: BatchVector) {
+        base.storeBytes(of: v, toByteOffset: k &* 64, as: BatchVector.self)
+    }
 }
 
 @usableFromInline
@@ -176,134 +183,203 @@ struct BatchPlan {
         _ g: CompiledGraph, rows: Int, inputs: [Int32: BatchColumn], gradients: [Int32], reduction: BatchReduction,
         blockRows: Int
     ) -> BatchResult {
-        let vectorsPerBlock = blockRows / 8
-        let scratchVectors = max(slotCount, 1) * vectorsPerBlock
-        let scratch = UnsafeMutablePointer<BatchVector>.allocate(capacity: scratchVectors)
-        scratch.initialize(repeating: BatchVector(0), count: scratchVectors)
+        let blockBytes = blockRows * 8
+        let slots = max(slotCount, 1)
+        let scratch = UnsafeMutableRawPointer.allocate(byteCount: slots * blockBytes, alignment: 64)
+        scratch.initializeMemory(as: Double.self, repeating: 0, count: slots * blockRows)
         defer { scratch.deallocate() }
-        func block(_ slot: Int32) -> UnsafeMutablePointer<BatchVector> { scratch + Int(slot) * vectorsPerBlock }
+        // Where each slot's rows are in the current block: its scratch block, or memory used in place.
+        let bases = UnsafeMutablePointer<UnsafeMutableRawPointer>.allocate(capacity: slots)
+        defer { bases.deallocate() }
+        func resetBases() { for s in 0..<slots { bases[s] = scratch + s * blockBytes } }
+        resetBases()
 
         let out = Int(g.output)
         let perRow = reduction == .none
         let gradientLength = perRow ? rows : 1
         var sums = [BatchVector](repeating: BatchVector(0), count: gradients.count)
-        let rowInputs: [(slot: Int32, column: [Double])] = inputs.compactMap { leaf, column in
-            if case .rows(let r) = column, needed[Int(leaf)] { (dataSlot[Int(leaf)], r) } else { nil }
+        // Row inputs the output depends on; the arrays stay alive in `inputs` for the whole call.
+        var rowColumns: [(slot: Int32, column: [Double])] = []
+        for (leaf, column) in inputs where needed[Int(leaf)] {
+            if case .rows(let r) = column { rowColumns.append((dataSlot[Int(leaf)], r)) }
         }
-        // Where each requested gradient comes from; nil: the output does not reach the leaf, so it is 0, as in
-        // the single-row engine.
-        let gradientSources: [UnsafeMutablePointer<Double>?] = gradients.map { leaf in
-            let slot = gradSlot[Int(leaf)]
-            guard needed[Int(leaf)], slot >= 0 else { return nil }
-            return UnsafeMutableRawPointer(block(slot)).assumingMemoryBound(to: Double.self)
+        // Requested gradients: the slot each is read from (-1: the output does not reach the leaf, so it is 0,
+        // as in the single-row engine), and whether it is that slot's first request (written in place).
+        var gradientSlots: [Int32] = []
+        var inPlace: [Bool] = []
+        for leaf in gradients {
+            let slot = needed[Int(leaf)] ? gradSlot[Int(leaf)] : -1
+            inPlace.append(slot >= 0 && !gradientSlots.contains(slot))
+            gradientSlots.append(slot)
         }
-        let outputBlock: UnsafeMutablePointer<Double>? = dataSlot[out] >= 0
-            ? UnsafeMutableRawPointer(block(dataSlot[out])).assumingMemoryBound(to: Double.self) : nil
-        let forwardNodes = (0...out).filter { needed[$0] && varies[$0] && g.ops[$0] != .leaf }
-        let backwardNodes = (0...out).reversed().filter { needed[$0] && wantsGrad[$0] && g.ops[$0] != .leaf }
+        let forward = forwardSteps(g), backward = backwardSteps(g)
+        let outputSlot = dataSlot[out]
+        // A row-input leaf as the output is read from its column, so its value is copied, not computed in place.
+        let outputInPlace = outputSlot >= 0 && g.ops[out] != .leaf
 
         let size = rows + gradients.count * gradientLength
         let storage = [Double](unsafeUninitializedCapacity: size) { result, initialized in
-            let result = result.baseAddress!
-            var r0 = 0
-            while r0 < rows {
-                let length = min(blockRows, rows - r0)
-                let vectors = (length + 7) / 8
-                // Row inputs into their blocks; the last block's padding lanes are 0 (computed, never returned).
-                for (slot, column) in rowInputs {
-                    let target = UnsafeMutableRawPointer(block(slot)).assumingMemoryBound(to: Double.self)
-                    column.withUnsafeBufferPointer { target.update(from: $0.baseAddress! + r0, count: length) }
-                    if length < vectors * 8 { (target + length).update(repeating: 0, count: vectors * 8 - length) }
-                }
-                for i in forwardNodes {
-                    forwardBlock(g, i, block(dataSlot[i]), vectors, block)
-                }
-                if gradSlot[out] >= 0 {
-                    block(gradSlot[out]).update(repeating: BatchVector(1), count: vectors)
-                }
-                for i in backwardNodes {
-                    backwardBlock(g, i, vectors, block)
-                }
-                if let outputBlock {
-                    (result + r0).update(from: outputBlock, count: length)
-                } else {
-                    (result + r0).update(repeating: shared[out], count: length)
-                }
-                for (j, source) in gradientSources.enumerated() {
-                    if perRow {
-                        let column = result + rows + j * rows + r0
-                        if let source { column.update(from: source, count: length) } else {
-                            column.update(repeating: 0, count: length)
-                        }
-                    } else if let source {
-                        let vectorsIn = UnsafeRawPointer(source).assumingMemoryBound(to: BatchVector.self)
-                        var acc = sums[j]
-                        for k in 0..<vectors {
-                            let lanes = length - k * 8
-                            if lanes >= 8 {
-                                acc = acc + vectorsIn[k]
-                            } else {
-                                let mask = SIMD8<Int64>(0, 1, 2, 3, 4, 5, 6, 7) .< SIMD8<Int64>(repeating: Int64(lanes))
-                                acc = acc.replacing(with: acc + vectorsIn[k], where: mask)
+            let result = UnsafeMutableRawPointer(result.baseAddress!)
+            withColumnPointers(rowColumns.map(\.column)) { columns in
+                var r0 = 0
+                while r0 < rows {
+                    let length = min(blockRows, rows - r0)
+                    let vectors = (length + 7) / 8
+                    let full = length == blockRows
+                    if full {
+                        // In place: inputs read from the columns, the value and per-row gradients written to the answer.
+                        for (c, input) in rowColumns.enumerated() { bases[Int(input.slot)] = columns[c] + r0 * 8 }
+                        if outputInPlace { bases[Int(outputSlot)] = result + r0 * 8 }
+                        if perRow {
+                            for (j, slot) in gradientSlots.enumerated() where inPlace[j] {
+                                bases[Int(slot)] = result + (rows + j * rows + r0) * 8
                             }
                         }
-                        sums[j] = acc
+                    } else {
+                        resetBases()
+                        // The last block's padding lanes are 0 (computed, never returned).
+                        for (c, input) in rowColumns.enumerated() {
+                            let target = bases[Int(input.slot)]
+                            target.copyMemory(from: columns[c] + r0 * 8, byteCount: length * 8)
+                            (target + length * 8).initializeMemory(as: Double.self, repeating: 0, count: vectors * 8 - length)
+                        }
                     }
+                    forward.withUnsafeBufferPointer { steps in
+                        for step in steps { step.run(bases, vectors) }
+                    }
+                    if gradSlot[out] >= 0 {
+                        let seed = BlockRows(bases[Int(gradSlot[out])])
+                        for k in 0..<vectors { seed.store(k, BatchVector(1)) }
+                    }
+                    backward.withUnsafeBufferPointer { steps in
+                        for step in steps { step.run(bases, vectors) }
+                    }
+                    if outputSlot < 0 {
+                        (result + r0 * 8).initializeMemory(as: Double.self, repeating: shared[out], count: length)
+                    } else if !full || !outputInPlace {
+                        (result + r0 * 8).copyMemory(from: bases[Int(outputSlot)], byteCount: length * 8)
+                    }
+                    for (j, slot) in gradientSlots.enumerated() {
+                        if perRow {
+                            let column = result + (rows + j * rows + r0) * 8
+                            if slot < 0 {
+                                column.initializeMemory(as: Double.self, repeating: 0, count: length)
+                            } else if !full || !inPlace[j] {
+                                column.copyMemory(from: bases[Int(slot)], byteCount: length * 8)
+                            }
+                        } else if slot >= 0 {
+                            let source = BlockRows(bases[Int(slot)])
+                            var acc = sums[j]
+                            for k in 0..<vectors {
+                                let lanes = length - k * 8
+                                if lanes >= 8 {
+                                    acc = acc + source.load(k)
+                                } else {
+                                    let mask = SIMD8<Int64>(0, 1, 2, 3, 4, 5, 6, 7) .< SIMD8<Int64>(repeating: Int64(lanes))
+                                    acc = acc.replacing(with: acc + source.load(k), where: mask)
+                                }
+                            }
+                            sums[j] = acc
+                        }
+                    }
+                    r0 += length
                 }
-                r0 += length
             }
             if !perRow {
+                let sumsAt = result.assumingMemoryBound(to: Double.self) + rows
                 for j in gradients.indices {
                     let s = sums[j]
-                    result[rows + j] = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))
+                    sumsAt[j] = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))
                 }
             }
             initialized = size
         }
         return BatchResult(rows: rows, gradientCount: gradients.count, reduction: reduction, storage: storage,
-                           blockRows: blockRows, workingBytes: scratchVectors * MemoryLayout<BatchVector>.stride)
+                           blockRows: blockRows, workingBytes: slots * blockBytes)
     }
 
-    // MARK: kernels
+    // MARK: steps
 
-    func forwardBlock(_ g: CompiledGraph, _ i: Int, _ target: UnsafeMutablePointer<BatchVector>, _ vectors: Int,
-                      _ block: (Int32) -> UnsafeMutablePointer<BatchVector>) {
-        let op = g.ops[i], a = Int(g.lhs[i]), b = Int(g.rhs[i])
-        let c = op == .powConst ? g.values[i] : 0
-        let xVaries = varies[a], yVaries = b >= 0 && varies[b]
-        let y = b >= 0 ? b : a  // unary ops: y is not read; the single-row engine passes 0
-        switch (xVaries, yVaries) {
-        case (true, true):
-            Kernels.forward(op, target, BlockRows(block(dataSlot[a])), BlockRows(block(dataSlot[y])), c, vectors)
-        case (true, false):
-            Kernels.forward(op, target, BlockRows(block(dataSlot[a])), SharedValue(b >= 0 ? shared[b] : 0), c, vectors)
-        case (false, _):
-            Kernels.forward(op, target, SharedValue(shared[a]), BlockRows(block(dataSlot[y])), c, vectors)
+    /// One op of the forward sweep, resolved once per batch: where it writes, where it reads (a slot, or -1 and
+    /// a value shared by every row).
+    struct ForwardStep {
+        var op: Op
+        var target: Int32
+        var x: Int32, y: Int32
+        var xShared: Double, yShared: Double
+        var c: Double
+    }
+
+    /// One node of the backward sweep: its gradient slot, its inputs and value (slots or shared values), and the
+    /// gradient slots it adds into (-1: not wanted).
+    struct BackwardStep {
+        var op: Op
+        var grad: Int32
+        var x: Int32, y: Int32, out: Int32
+        var xShared: Double, yShared: Double, outShared: Double
+        var c: Double
+        var toA: Int32, toB: Int32
+        var firstA: Bool, firstB: Bool
+    }
+
+    func forwardSteps(_ g: CompiledGraph) -> [ForwardStep] {
+        (0...Int(g.output)).compactMap { i in
+            guard needed[i], varies[i], g.ops[i] != .leaf else { return nil }
+            let a = Int(g.lhs[i]), b = Int(g.rhs[i])
+            // Unary ops read no y; the single-row engine passes 0.
+            return ForwardStep(op: g.ops[i], target: dataSlot[i], x: dataSlot[a], y: b >= 0 ? dataSlot[b] : -1,
+                               xShared: shared[a], yShared: b >= 0 ? shared[b] : 0,
+                               c: g.ops[i] == .powConst ? g.values[i] : 0)
         }
     }
 
-    func backwardBlock(_ g: CompiledGraph, _ i: Int, _ vectors: Int, _ block: (Int32) -> UnsafeMutablePointer<BatchVector>) {
-        let op = g.ops[i], a = Int(g.lhs[i]), b = Int(g.rhs[i])
-        let c = op == .powConst ? g.values[i] : 0
-        let grad = UnsafePointer(block(gradSlot[i]))
-        let toA = wantsGrad[a] ? block(gradSlot[a]) : nil
-        let toB = b >= 0 && wantsGrad[b] ? block(gradSlot[b]) : nil
-        let xVaries = varies[a], yVaries = b >= 0 && varies[b]
-        let y = b >= 0 ? b : a
-        let firstA = firstToA[i], firstB = firstToB[i]
-        switch (xVaries, yVaries) {
+    func backwardSteps(_ g: CompiledGraph) -> [BackwardStep] {
+        (0...Int(g.output)).reversed().compactMap { i in
+            guard needed[i], wantsGrad[i], g.ops[i] != .leaf else { return nil }
+            let a = Int(g.lhs[i]), b = Int(g.rhs[i])
+            return BackwardStep(
+                op: g.ops[i], grad: gradSlot[i], x: dataSlot[a], y: b >= 0 ? dataSlot[b] : -1, out: dataSlot[i],
+                xShared: shared[a], yShared: b >= 0 ? shared[b] : 0, outShared: shared[i],
+                c: g.ops[i] == .powConst ? g.values[i] : 0,
+                toA: wantsGrad[a] ? gradSlot[a] : -1, toB: b >= 0 && wantsGrad[b] ? gradSlot[b] : -1,
+                firstA: firstToA[i], firstB: firstToB[i])
+        }
+    }
+}
+
+extension BatchPlan.ForwardStep {
+    @inline(__always)
+    func run(_ bases: UnsafeMutablePointer<UnsafeMutableRawPointer>, _ vectors: Int) {
+        func block(_ slot: Int32) -> UnsafeMutableRawPointer { bases[Int(slot)] }
+        let target = BlockRows(block(self.target))
+        switch (x >= 0, y >= 0) {
+        case (true, true): Kernels.forward(op, target, BlockRows(block(x)), BlockRows(block(y)), c, vectors)
+        case (true, false): Kernels.forward(op, target, BlockRows(block(x)), SharedValue(yShared), c, vectors)
+        case (false, true): Kernels.forward(op, target, SharedValue(xShared), BlockRows(block(y)), c, vectors)
+        case (false, false): preconditionFailure("A node computed per row has an input that varies")
+        }
+    }
+}
+
+extension BatchPlan.BackwardStep {
+    @inline(__always)
+    func run(_ bases: UnsafeMutablePointer<UnsafeMutableRawPointer>, _ vectors: Int) {
+        func block(_ slot: Int32) -> UnsafeMutableRawPointer { bases[Int(slot)] }
+        let grad = BlockRows(block(self.grad))
+        let toA = self.toA >= 0 ? BlockRows(block(self.toA)) : nil, toB = self.toB >= 0 ? BlockRows(block(self.toB)) : nil
+        switch (x >= 0, y >= 0) {
         case (true, true):
-            Kernels.backward(op, grad, BlockRows(block(dataSlot[a])), BlockRows(block(dataSlot[y])),
-                             BlockRows(block(dataSlot[i])), c, toA, firstA, toB, firstB, vectors)
+            Kernels.backward(op, grad, BlockRows(block(x)), BlockRows(block(y)), BlockRows(block(out)), c,
+                             toA, firstA, toB, firstB, vectors)
         case (true, false):
-            Kernels.backward(op, grad, BlockRows(block(dataSlot[a])), SharedValue(b >= 0 ? shared[b] : 0),
-                             BlockRows(block(dataSlot[i])), c, toA, firstA, toB, firstB, vectors)
+            Kernels.backward(op, grad, BlockRows(block(x)), SharedValue(yShared), BlockRows(block(out)), c,
+                             toA, firstA, toB, firstB, vectors)
         case (false, true):
-            Kernels.backward(op, grad, SharedValue(shared[a]), BlockRows(block(dataSlot[y])),
-                             BlockRows(block(dataSlot[i])), c, toA, firstA, toB, firstB, vectors)
+            Kernels.backward(op, grad, SharedValue(xShared), BlockRows(block(y)), BlockRows(block(out)), c,
+                             toA, firstA, toB, firstB, vectors)
         case (false, false):
-            Kernels.backward(op, grad, SharedValue(shared[a]), SharedValue(b >= 0 ? shared[b] : 0),
-                             SharedValue(shared[i]), c, toA, firstA, toB, firstB, vectors)
+            Kernels.backward(op, grad, SharedValue(xShared), SharedValue(yShared), SharedValue(outShared), c,
+                             toA, firstA, toB, firstB, vectors)
         }
     }
 }
@@ -312,10 +388,10 @@ struct BatchPlan {
 /// away once `op` is a constant), so the loop body is just that op's rule over eight rows.
 enum Kernels {
     static func forward<X: RowSource, Y: RowSource>(
-        _ op: Op, _ target: UnsafeMutablePointer<BatchVector>, _ x: X, _ y: Y, _ c: Double, _ vectors: Int
+        _ op: Op, _ target: BlockRows, _ x: X, _ y: Y, _ c: Double, _ vectors: Int
     ) {
         @inline(__always) func run(_ op: Op) {
-            for k in 0..<vectors { target[k] = Rules.forward(op, x.load(k), y.load(k), c) }
+            for k in 0..<vectors { target.store(k, Rules.forward(op, x.load(k), y.load(k), c)) }
         }
         switch op {
         case .leaf: run(.leaf)
@@ -338,9 +414,8 @@ enum Kernels {
     /// stores `0 + ...` where this is the input's first contribution, exactly as the single-row engine adds into
     /// a gradient that starts at 0.
     static func backward<X: RowSource, Y: RowSource, O: RowSource>(
-        _ op: Op, _ grad: UnsafePointer<BatchVector>, _ x: X, _ y: Y, _ out: O, _ c: Double,
-        _ toA: UnsafeMutablePointer<BatchVector>?, _ firstA: Bool,
-        _ toB: UnsafeMutablePointer<BatchVector>?, _ firstB: Bool, _ vectors: Int
+        _ op: Op, _ grad: BlockRows, _ x: X, _ y: Y, _ out: O, _ c: Double,
+        _ toA: BlockRows?, _ firstA: Bool, _ toB: BlockRows?, _ firstB: Bool, _ vectors: Int
     ) {
         @inline(__always) func run(_ op: Op) {
             // One input at a time, first before second: when both are the same node, its second contribution
@@ -348,22 +423,22 @@ enum Kernels {
             if let toA {
                 if firstA {
                     for k in 0..<vectors {
-                        toA[k] = BatchVector(0) + Rules.derivatives(op, x.load(k), y.load(k), out.load(k), c).dx * grad[k]
+                        toA.store(k, BatchVector(0) + Rules.derivatives(op, x.load(k), y.load(k), out.load(k), c).dx * grad.load(k))
                     }
                 } else {
                     for k in 0..<vectors {
-                        toA[k] = toA[k] + Rules.derivatives(op, x.load(k), y.load(k), out.load(k), c).dx * grad[k]
+                        toA.store(k, toA.load(k) + Rules.derivatives(op, x.load(k), y.load(k), out.load(k), c).dx * grad.load(k))
                     }
                 }
             }
             if let toB {
                 if firstB {
                     for k in 0..<vectors {
-                        toB[k] = BatchVector(0) + Rules.derivatives(op, x.load(k), y.load(k), out.load(k), c).dy * grad[k]
+                        toB.store(k, BatchVector(0) + Rules.derivatives(op, x.load(k), y.load(k), out.load(k), c).dy * grad.load(k))
                     }
                 } else {
                     for k in 0..<vectors {
-                        toB[k] = toB[k] + Rules.derivatives(op, x.load(k), y.load(k), out.load(k), c).dy * grad[k]
+                        toB.store(k, toB.load(k) + Rules.derivatives(op, x.load(k), y.load(k), out.load(k), c).dy * grad.load(k))
                     }
                 }
             }
@@ -384,4 +459,18 @@ enum Kernels {
         case .sigmoid: run(.sigmoid)
         }
     }
+}
+
+/// Calls `body` with the base address of each array (all kept alive for the call), without copying them.
+func withColumnPointers<R>(_ arrays: [[Double]], _ body: ([UnsafeMutableRawPointer]) -> R) -> R {
+    func nest(_ i: Int, _ acc: inout [UnsafeMutableRawPointer]) -> R {
+        if i == arrays.count { return body(acc) }
+        return arrays[i].withUnsafeBufferPointer { buffer in
+            // Read only: the kernels never write a leaf's rows (leaves are not forward targets).
+            acc.append(UnsafeMutableRawPointer(mutating: buffer.baseAddress!))
+            return nest(i + 1, &acc)
+        }
+    }
+    var acc: [UnsafeMutableRawPointer] = []
+    return nest(0, &acc)
 }

@@ -193,6 +193,15 @@ import Micrograd
         let leafResult = leafGraph.evaluateBatch(rows: 2, inputs: [x: .rows([3, 4])], gradients: [x], reduction: .sum)
         #expect(leafResult.values == [3, 4])
         #expect(leafResult.gradients == [[2]])
+        // Full blocks (answers written in place): the output a row leaf, a gradient asked for twice.
+        let column = (0..<20).map(Double.init)
+        let twice = leafGraph.evaluateBatch(rows: 20, inputs: [x: .rows(column)], gradients: [x, x], blockRows: 8)
+        #expect(twice.values == column)
+        #expect(twice.gradients == [Array(repeating: 1, count: 20), Array(repeating: 1, count: 20)])
+        let (neuron, x1, w1, _) = Self.neuron()
+        let inputs: [Int32: BatchColumn] = [x1: .rows(column), w1: .rows(column.map { 1 - $0 / 8 })]
+        let repeated = neuron.evaluateBatch(rows: 20, inputs: inputs, gradients: [w1, x1, w1], blockRows: 8)
+        Self.expectRowsMatchSingle(neuron, inputs, [w1, x1, w1], repeated)
     }
 
     /// The engine's tanh (one implementation for both paths) against libm's.
