@@ -93,6 +93,14 @@ let package = Package(
             swiftSettings: strictSwift
         ),
 
+        // Benchmarks/batch/run: the batched evaluator against batch_tape.c (interleaved, ratios).
+        .executableTarget(
+            name: "BatchBenchmark",
+            dependencies: ["Micrograd"],
+            path: "Benchmarks/batch/BatchBenchmark",
+            swiftSettings: strictSwift
+        ),
+
         .executableTarget(
             name: "HTTPBenchServer",
             dependencies: ["HTTPServer", .product(name: "Logging", package: "swift-log")],
