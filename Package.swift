@@ -64,6 +64,7 @@ let package = Package(
             dependencies: [
                 "Micrograd", "MicrogradGraph", "HTTPServer",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
@@ -72,8 +73,9 @@ let package = Package(
         .executableTarget(
             name: "MicrogradCLI",
             dependencies: [
-                "MicrogradService", "MicrogradGraph",
+                "MicrogradService", "MicrogradGraph", "HTTPServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift
         ),
@@ -125,11 +127,18 @@ let package = Package(
 
         // MARK: tests (one per module)
         .testTarget(name: "MicrogradTests", dependencies: ["Micrograd"], swiftSettings: strictSwift),
-        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "HTTPTesting"], swiftSettings: strictSwift),
+        .testTarget(
+            name: "HTTPServerTests",
+            dependencies: ["HTTPServer", "HTTPTesting", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSwift
+        ),
         .testTarget(name: "MicrogradGraphTests", dependencies: ["MicrogradGraph", "Micrograd"], swiftSettings: strictSwift),
         .testTarget(
             name: "MicrogradServiceTests",
-            dependencies: ["MicrogradService", "HTTPServer", "HTTPTesting", "MicrogradGraph", "FuzzEntryPoints"],
+            dependencies: [
+                "MicrogradService", "HTTPServer", "HTTPTesting", "MicrogradGraph", "Micrograd", "FuzzEntryPoints",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strictSwift
         ),
         .testTarget(name: "MicrogradCLITests", dependencies: ["MicrogradCLI"], swiftSettings: strictSwift),

@@ -2,8 +2,8 @@ import Micrograd
 
 /// Decodes a POST /evaluate body (graph form or expression form) into a validated, topologically sorted `GraphSpec`.
 ///
-/// One pass over the bytes, specialised to the schema (Foundation's decoders run at ~20 MB/s and parse doubles
-/// inexactly, FIELD-NOTES). Errors: malformed JSON -> 400 malformed-json; well-formed but wrongly shaped -> 400
+/// One pass over the bytes, specialised to the schema (Foundation's decoders are an order of magnitude slower
+/// and JSONSerialization parses doubles inexactly). Errors: malformed JSON -> 400 malformed-json; well-formed but wrongly shaped -> 400
 /// invalid-request; an unevaluable graph -> 422 invalid-graph; over a size limit -> 413. Each carries an RFC 6901
 /// pointer into the request. A syntax error anywhere wins over a shape or graph error found earlier in the text.
 public enum GraphRequestDecoder {
