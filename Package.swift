@@ -68,8 +68,9 @@ let package = Package(
         .executableTarget(
             name: "MicrogradCLI",
             dependencies: [
-                "MicrogradService", "MicrogradGraph",
+                "MicrogradService", "MicrogradGraph", "HTTPServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift
         ),
@@ -129,11 +130,18 @@ let package = Package(
 
         // MARK: tests (one per module)
         .testTarget(name: "MicrogradTests", dependencies: ["Micrograd"], swiftSettings: strictSwift),
-        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "HTTPTesting"], swiftSettings: strictSwift),
+        .testTarget(
+            name: "HTTPServerTests",
+            dependencies: ["HTTPServer", "HTTPTesting", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSwift
+        ),
         .testTarget(name: "MicrogradGraphTests", dependencies: ["MicrogradGraph", "Micrograd"], swiftSettings: strictSwift),
         .testTarget(
             name: "MicrogradServiceTests",
-            dependencies: ["MicrogradService", "HTTPServer", "HTTPTesting", "MicrogradGraph", "FuzzEntryPoints"],
+            dependencies: [
+                "MicrogradService", "HTTPServer", "HTTPTesting", "MicrogradGraph", "Micrograd", "FuzzEntryPoints",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strictSwift
         ),
         .testTarget(name: "MicrogradCLITests", dependencies: ["MicrogradCLI", "HTTPTesting"], swiftSettings: strictSwift),

@@ -394,7 +394,7 @@
     const q = "?id=" + encodeURIComponent(response.id);
     $("download-dot").href = "/graph.dot" + q;
     $("download-svg").href = "/graph.svg" + q;
-    $("download-json").href = "/graph.json" + q;
+    $("download-json").href = "/graph.jgf" + q;
 
     fillTables(response);
     resetDetails();

@@ -37,7 +37,7 @@ struct EvalCommand: ParsableCommand {
     var format: String = GraphFormat.json.rawValue
 
     @Option(help: "Most nodes in the graph.")
-    var maxNodes: Int = 1_000_000
+    var maxNodes: Int = GraphLimits().maxNodes
 
     func validate() throws {
         guard GraphFormat(named: format) != nil else {

@@ -1,13 +1,13 @@
 import Micrograd
 
 /// Response bodies for an evaluated graph (JSON, DOT, JGF) and for problems. Byte writers throughout:
-/// Foundation's JSONEncoder writes ~35 MB/s and `4` for 4.0 (FIELD-NOTES). Same input, same bytes.
+/// Foundation's JSONEncoder is an order of magnitude slower and writes `4` for 4.0. Same input, same bytes.
 public enum GraphEncoder {
-    /// issue 4's response: `{"id","output","value","nodes":[...]}`, nodes in topological order.
+    /// The evaluate response: `{"id","output","value","nodes":[...]}`, nodes in topological order.
     ///
     /// Written straight into the result's storage, allocated at an upper bound of its size: a guess of 80 bytes
     /// per node fell short for full-precision numbers (~91), and the regrowth copied the body into fresh pages;
-    /// the bound's untouched tail costs address space only, no resident memory. (A 100k-node body: 32 -> 15 ms.)
+    /// the bound's untouched tail costs address space only, no resident memory.
     public static func json(_ g: EvaluatedGraph, graphID: String) -> [UInt8] {
         var spilled: [UInt8]?
         let bytes = [UInt8](unsafeUninitializedCapacity: jsonSizeBound(g, graphID: graphID)) { buffer, initialized in

@@ -104,9 +104,9 @@ private struct Compiler {
                     let name = readIdentifier()
                     skipWhitespace()
                     if position < bytes.count, bytes[position] == UInt8(ascii: "(") {
-                        guard Self.functionArity[name] != nil else {
-                            throw .invalidExpression(
-                                "Unknown function '\(name)'; known: exp, log, tanh, relu, sigmoid, neg, pow.", column: columnOf(offset))
+                        guard OpVocabulary.functionArity(name) != nil else {
+                            let known = OpVocabulary.functions.map(\.name).joined(separator: ", ")
+                            throw .invalidExpression("Unknown function '\(name)'; known: \(known).", column: columnOf(offset))
                         }
                         position += 1
                         operators.append(PendingOperator(kind: .call(name: name, arguments: 1), offset: offset))
@@ -180,7 +180,7 @@ private struct Compiler {
             case .openParen:
                 return
             case .call(let name, let arguments):
-                let arity = Self.functionArity[name]!
+                let arity = OpVocabulary.functionArity(name)!
                 guard arguments == arity else {
                     throw .invalidExpression(
                         "\(name)() takes \(arity) argument\(arity == 1 ? "" : "s"), not \(arguments).", column: columnOf(top.offset))
@@ -239,7 +239,7 @@ private struct Compiler {
             try pushPower(base, exponent, offset: offset)
         default:
             let operand = operands.removeLast()
-            try pushNode(Self.unaryFunctions[name]!, operand, -1, offset: offset)
+            try pushNode(OpVocabulary.unaryFunction(name)!, operand, -1, offset: offset)
         }
     }
 
@@ -368,11 +368,4 @@ private struct Compiler {
         (b >= UInt8(ascii: "a") && b <= UInt8(ascii: "z")) || (b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z"))
             || b == UInt8(ascii: "_")
     }
-
-    static let unaryFunctions: [String: Op] = [
-        "exp": .exp, "log": .log, "tanh": .tanh, "relu": .relu, "sigmoid": .sigmoid, "neg": .neg,
-    ]
-    static let functionArity: [String: Int] = [
-        "exp": 1, "log": 1, "tanh": 1, "relu": 1, "sigmoid": 1, "neg": 1, "pow": 2,
-    ]
 }

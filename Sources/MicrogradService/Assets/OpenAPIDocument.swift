@@ -129,11 +129,31 @@ paths:
           $ref: '#/components/responses/NotFound'
         '503':
           $ref: '#/components/responses/StoreUnavailable'
-  /graph.json:
+  /graph.jgf:
     get:
       tags: [graphs]
       operationId: getGraphJGF
       summary: A stored graph in JSON Graph Format v2
+      parameters:
+        - $ref: '#/components/parameters/GraphID'
+      responses:
+        '200':
+          description: The graph in JGF.
+          content:
+            application/vnd.jgf+json:
+              schema:
+                $ref: '#/components/schemas/JGFDocument'
+        '404':
+          $ref: '#/components/responses/NotFound'
+        '503':
+          $ref: '#/components/responses/StoreUnavailable'
+  /graph.json:
+    get:
+      tags: [graphs]
+      operationId: getGraphJSON
+      deprecated: true
+      summary: A stored graph in JSON Graph Format v2 (deprecated name; use /graph.jgf)
+      description: The same document as `/graph.jgf`. Kept so existing links keep working; `?format=json` on POST /evaluate is the evaluate JSON, not this.
       parameters:
         - $ref: '#/components/parameters/GraphID'
       responses:

@@ -560,7 +560,7 @@ public enum PageAssets {
     const q = "?id=" + encodeURIComponent(response.id);
     $("download-dot").href = "/graph.dot" + q;
     $("download-svg").href = "/graph.svg" + q;
-    $("download-json").href = "/graph.json" + q;
+    $("download-json").href = "/graph.jgf" + q;
 
     fillTables(response);
     resetDetails();
@@ -1172,7 +1172,7 @@ public enum PageAssets {
 })();
 
 """#,
-        etag: "\"60c5ee47c6152ad7\""
+        etag: "\"e504040a69c90c0b\""
     )
 
     /// web/app.css
