@@ -73,8 +73,11 @@ struct EvalCommand: ParsableCommand {
         } catch let problem as Problem {
             var message = "micrograd: \(problem.title.lowercased()): \(problem.detail)"
             if let pointer = problem.pointer { message += " (at \(pointer.isEmpty ? "the whole request" : pointer)" }
-            if let column = problem.column { message += problem.pointer == nil ? " (column \(column)" : ", column \(column)" }
-            if problem.pointer != nil || problem.column != nil { message += ")" }
+            var place: [String] = []
+            if let line = problem.line { place.append("line \(line)") }
+            if let column = problem.column { place.append("column \(column)") }
+            if !place.isEmpty { message += (problem.pointer == nil ? " (" : ", ") + place.joined(separator: ", ") }
+            if problem.pointer != nil || !place.isEmpty { message += ")" }
             writeAll(Array((message + "\n").utf8), to: 2)
             throw ExitCode(1)
         }

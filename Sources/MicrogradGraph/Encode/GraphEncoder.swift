@@ -87,7 +87,7 @@ public enum GraphEncoder {
         return 128 + 32 + spec.count * (100 + 3 * 32 + 4 * 2) + 6 * stringBytes
     }
 
-    /// An RFC 9457 `application/problem+json` body; `pointer` and `column` are extension members.
+    /// An RFC 9457 `application/problem+json` body; `pointer`, `line`, `column` and `unbound` are extension members.
     public static func problem(_ p: Problem, instance: String?) -> [UInt8] {
         var w = ByteWriter(capacity: 256 + p.detail.utf8.count)
         w.ascii("{\"type\":")
@@ -106,9 +106,21 @@ public enum GraphEncoder {
             w.ascii(",\"pointer\":")
             w.jsonString(pointer)
         }
+        if let line = p.line {
+            w.ascii(",\"line\":")
+            w.int(line)
+        }
         if let column = p.column {
             w.ascii(",\"column\":")
             w.int(column)
+        }
+        if let unbound = p.unbound {
+            w.ascii(",\"unbound\":[")
+            for (i, name) in unbound.enumerated() {
+                if i > 0 { w.byte(UInt8(ascii: ",")) }
+                w.jsonString(name)
+            }
+            w.byte(UInt8(ascii: "]"))
         }
         w.byte(UInt8(ascii: "}"))
         return w.take()

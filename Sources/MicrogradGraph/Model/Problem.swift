@@ -1,8 +1,8 @@
 /// An RFC 9457 problem: what went wrong with a request, and where.
 ///
 /// `type` is a URI naming the kind of problem (stable, documented in openapi.yaml);
-/// `pointer` is an RFC 6901 JSON pointer into the request body, `column` a 1-based
-/// column into an expression.
+/// `pointer` is an RFC 6901 JSON pointer into the request body; `line` (multi-line expressions only) and
+/// `column`, both 1-based, a place in an expression; `unbound` every name an expression uses without a value.
 public struct Problem: Error, Sendable, Equatable {
     public var type: String
     public var title: String
@@ -10,10 +10,15 @@ public struct Problem: Error, Sendable, Equatable {
     public var detail: String
     public var pointer: String?
     public var column: Int?
+    public var line: Int?
+    public var unbound: [String]?
 
-    public init(type: String, title: String, status: Int, detail: String, pointer: String? = nil, column: Int? = nil) {
+    public init(
+        type: String, title: String, status: Int, detail: String, pointer: String? = nil, column: Int? = nil,
+        line: Int? = nil, unbound: [String]? = nil
+    ) {
         self.type = type; self.title = title; self.status = status; self.detail = detail
-        self.pointer = pointer; self.column = column
+        self.pointer = pointer; self.column = column; self.line = line; self.unbound = unbound
     }
 
     /// Problem type URIs are relative references, resolved against the service (`/problems/<name>`).
@@ -35,9 +40,11 @@ public struct Problem: Error, Sendable, Equatable {
     }
 
     /// 422: an expression that does not parse or names an unbound variable.
-    public static func invalidExpression(_ detail: String, column: Int?, pointer: String? = "/expression") -> Problem {
+    public static func invalidExpression(
+        _ detail: String, column: Int?, line: Int? = nil, pointer: String? = "/expression"
+    ) -> Problem {
         Problem(type: typeURI("invalid-expression"), title: "Invalid expression", status: 422, detail: detail,
-                pointer: pointer, column: column)
+                pointer: pointer, column: column, line: line)
     }
 
     /// 413: over a size limit (body bytes, node count).
