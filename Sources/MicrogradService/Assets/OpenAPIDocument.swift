@@ -272,6 +272,17 @@ paths:
           content:
             text/css:
               schema: {type: string}
+  /favicon.svg:
+    get:
+      tags: [page]
+      operationId: pageIcon
+      summary: The page's icon
+      responses:
+        '200':
+          description: SVG.
+          content:
+            image/svg+xml:
+              schema: {type: string}
 components:
   parameters:
     Format:
