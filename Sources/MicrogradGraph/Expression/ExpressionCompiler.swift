@@ -107,10 +107,7 @@ private struct Compiler {
     // MARK: statements
 
     mutating func run() throws(Problem) {
-        if bytes.count > limits.maxExpressionBytes {
-            throw .tooLarge(
-                "The expression is \(bytes.count) bytes; the limit is \(limits.maxExpressionBytes).", pointer: "/expression")
-        }
+        if let problem = limits.expressionSizeProblem(byteCount: bytes.count) { throw problem }
         guard isProgram() else {
             spec.output = try parseExpression(statements: false)
             try reportNameProblems()
@@ -507,8 +504,7 @@ private struct Compiler {
         if spec.count >= limits.maxNodes {
             let place = location(of: offset)
             throw Problem(
-                type: Problem.typeURI("invalid-graph"), title: "Invalid graph", status: 422,
-                detail: "The expression makes more than \(limits.maxNodes) nodes (the node cap).",
+                .invalidGraph, "The expression makes more than \(limits.maxNodes) nodes (the node cap).",
                 pointer: "/expression", column: place.column, line: place.line)
         }
     }
