@@ -132,6 +132,6 @@ let package = Package(
             dependencies: ["MicrogradService", "HTTPServer", "HTTPTesting", "MicrogradGraph", "FuzzEntryPoints"],
             swiftSettings: strictSwift
         ),
-        .testTarget(name: "MicrogradCLITests", dependencies: ["MicrogradCLI"], swiftSettings: strictSwift),
+        .testTarget(name: "MicrogradCLITests", dependencies: ["MicrogradCLI", "HTTPTesting"], swiftSettings: strictSwift),
     ]
 )

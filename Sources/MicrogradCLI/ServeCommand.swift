@@ -67,6 +67,12 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Seconds in-flight requests get to finish on SIGTERM. [env: GRACE_PERIOD] (default: 10)")
     var gracePeriod: Int?
 
+    @Option(help: """
+        Seconds to go on accepting after SIGTERM while /readyz answers 503, so load balancers stop routing here \
+        before the listener closes; a second signal ends it early. [env: DRAIN_DELAY] (default: 0)
+        """)
+    var drainDelay: Int?
+
     @Option(help: "trace, debug, info, notice, warning, error or critical. [env: LOG_LEVEL] (default: info)")
     var logLevel: String?
 
@@ -90,6 +96,10 @@ struct ServeCommand: ParsableCommand {
         let logger = Logger(label: "micrograd")
         let configuration = try makeConfiguration()
         let grace = try EnvironmentDefault.int(gracePeriod, "GRACE_PERIOD", default: 10)
+        let delay = try EnvironmentDefault.int(drainDelay, "DRAIN_DELAY", default: 0)
+        guard grace >= 0, delay >= 0 else {
+            throw ValidationError("--grace-period and --drain-delay must not be negative (got \(grace), \(delay)).")
+        }
 
         let service = GraphService(configuration: configuration, logger: logger)
         let server = HTTPServer(
@@ -100,14 +110,34 @@ struct ServeCommand: ParsableCommand {
         } catch {
             throw ValidationError("Cannot start the server: \(error)")
         }
+        // Every effective setting, once: what the environment and the command line amounted to.
+        let settings = configuration.server
         logger.info("micrograd listening", metadata: [
-            "host": "\(configuration.server.host)", "port": "\(server.port)",
-            "threads": "\(configuration.server.threads)", "private": "\(configuration.isPrivate)",
+            "host": "\(settings.host)", "port": "\(server.port)", "threads": "\(settings.threads)",
+            "private": "\(configuration.isPrivate)", "max_body_bytes": "\(settings.maxBodyBytes)",
+            "max_nodes": "\(configuration.graphLimits.maxNodes)",
+            "max_expression_bytes": "\(configuration.graphLimits.maxExpressionBytes)",
+            "connection_limit": "\(settings.connectionLimit)", "per_ip_connection_limit": "\(settings.perIPConnectionLimit)",
+            "idle_timeout": "\(settings.idleTimeoutSeconds)", "header_memory": "\(settings.connectionMemoryLimitBytes)",
+            "store_graphs": "\(configuration.store.maxGraphs)", "store_bytes": "\(configuration.store.maxBytes)",
+            "svg_max_nodes": "\(configuration.svg.maxNodes)", "svg_timeout": "\(configuration.svg.timeout.components.seconds)",
+            "dot_path": "\(configuration.svg.dotPath)", "grace_period": "\(grace)", "drain_delay": "\(delay)",
+            "log_level": "\(level)",
         ])
 
+        // The stop, in order (docs/container.md, "Stopping"): not ready at once (/readyz 503, answers close their
+        // connections) while still accepting for the drain delay; then stop accepting and give requests in flight
+        // the grace period; exit 0.
         let signal = TerminationSignals.wait()
-        logger.info("stopping", metadata: ["signal": "\(signal)", "grace_seconds": "\(grace)"])
         service.isDraining = true
+        server.beginDraining()
+        logger.info("draining", metadata: [
+            "signal": "\(signal)", "drain_delay_seconds": "\(delay)", "grace_seconds": "\(grace)",
+        ])
+        if delay > 0, let second = TerminationSignals.wait(timeout: .seconds(delay)) {
+            logger.info("second signal: ending the drain delay", metadata: ["signal": "\(second)"])
+        }
+        logger.info("stopping")
         server.shutdown(gracePeriod: .seconds(grace))
         logger.info("stopped")
     }
