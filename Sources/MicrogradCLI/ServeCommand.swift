@@ -43,7 +43,7 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Seconds a silent or stalled connection is kept. [env: IDLE_TIMEOUT] (default: 30)")
     var idleTimeout: Int?
 
-    @Option(help: "Bytes per connection for the request line and headers (431 beyond). [env: HEADER_MEMORY] (default: 65536)")
+    @Option(help: "Bytes per connection for the request line and headers (431 beyond). [env: HEADER_MEMORY] (default: 32768)")
     var headerMemory: Int?
 
     @Option(help: "Evaluated graphs kept for GET /graph.*. [env: STORE_GRAPHS] (default: 256)")
@@ -101,19 +101,17 @@ struct ServeCommand: ParsableCommand {
             throw ValidationError("--grace-period and --drain-delay must not be negative (got \(grace), \(delay)).")
         }
 
-        let service = GraphService(configuration: configuration, logger: logger)
-        let server = HTTPServer(
-            configuration: configuration.server, logger: logger,
-            handler: { service.respond(to: $0) }, errorResponder: GraphService.errorResponse)
+        let running: ServingGraphService
         do {
-            try server.start()
+            running = try GraphService.serve(
+                configuration: configuration, logger: logger, accessLog: AccessLogLines(label: logger.label))
         } catch {
             throw ValidationError("Cannot start the server: \(error)")
         }
         // Every effective setting, once: what the environment and the command line amounted to.
         let settings = configuration.server
         logger.info("micrograd listening", metadata: [
-            "host": "\(settings.host)", "port": "\(server.port)", "threads": "\(settings.threads)",
+            "host": "\(settings.host)", "port": "\(running.port)", "threads": "\(settings.threads)",
             "private": "\(configuration.isPrivate)", "max_body_bytes": "\(settings.maxBodyBytes)",
             "max_nodes": "\(configuration.graphLimits.maxNodes)",
             "max_expression_bytes": "\(configuration.graphLimits.maxExpressionBytes)",
@@ -129,8 +127,7 @@ struct ServeCommand: ParsableCommand {
         // connections) while still accepting for the drain delay; then stop accepting and give requests in flight
         // the grace period; exit 0.
         let signal = TerminationSignals.wait()
-        service.isDraining = true
-        server.beginDraining()
+        running.beginDraining()
         logger.info("draining", metadata: [
             "signal": "\(signal)", "drain_delay_seconds": "\(delay)", "grace_seconds": "\(grace)",
         ])
@@ -138,7 +135,7 @@ struct ServeCommand: ParsableCommand {
             logger.info("second signal: ending the drain delay", metadata: ["signal": "\(second)"])
         }
         logger.info("stopping")
-        server.shutdown(gracePeriod: .seconds(grace))
+        running.shutdown(gracePeriod: .seconds(grace))
         logger.info("stopped")
     }
 
@@ -151,12 +148,13 @@ struct ServeCommand: ParsableCommand {
             connectionLimit: try EnvironmentDefault.int(connectionLimit, "CONNECTION_LIMIT", default: 1000),
             perIPConnectionLimit: try EnvironmentDefault.int(perIPConnectionLimit, "PER_IP_CONNECTION_LIMIT", default: 0),
             idleTimeoutSeconds: try EnvironmentDefault.int(idleTimeout, "IDLE_TIMEOUT", default: 30),
-            connectionMemoryLimitBytes: try EnvironmentDefault.int(headerMemory, "HEADER_MEMORY", default: 64 << 10))
+            connectionMemoryLimitBytes: try EnvironmentDefault.int(
+                headerMemory, "HEADER_MEMORY", default: ServerConfiguration().connectionMemoryLimitBytes))
         let limits = GraphLimits(
             maxNodes: try positive(EnvironmentDefault.int(maxNodes, "MAX_NODES", default: 1_000_000), "max-nodes"),
             maxExpressionBytes: try positive(
                 EnvironmentDefault.int(maxExpressionBytes, "MAX_EXPRESSION_BYTES", default: 1 << 20), "max-expression-bytes"))
-        let store = GraphStore.Limits(
+        let store = InMemoryGraphStore.Limits(
             maxGraphs: try EnvironmentDefault.int(storeGraphs, "STORE_GRAPHS", default: 256),
             maxBytes: try EnvironmentDefault.int(storeBytes, "STORE_BYTES", default: 256 << 20))
         let svg = SVGRenderer.Configuration(

@@ -91,8 +91,9 @@ import Testing
     }
 
     @Test func problemBody() throws {
-        let p = Problem.invalidGraph("unknown id \"x\"\n", pointer: "/nodes/3/inputs/1")
-        let object = try jsonObject(GraphEncoder.problem(p, instance: "/evaluate"))
+        let object = try jsonObject(GraphEncoder.problem(
+            type: "/problems/invalid-graph", title: "Invalid graph", status: 422, detail: "unknown id \"x\"\n",
+            instance: "/evaluate", pointer: "/nodes/3/inputs/1"))
         #expect(object["type"] as? String == "/problems/invalid-graph")
         #expect(object["title"] as? String == "Invalid graph")
         #expect(object["status"] as? Int == 422)
@@ -100,7 +101,8 @@ import Testing
         #expect(object["pointer"] as? String == "/nodes/3/inputs/1")
         #expect(object["instance"] as? String == "/evaluate")
         #expect(object["column"] == nil)
-        let e = try jsonObject(GraphEncoder.problem(.invalidExpression("bad", column: 7), instance: nil))
+        let e = try jsonObject(GraphEncoder.problem(
+            type: "/problems/invalid-expression", title: "Invalid expression", status: 422, detail: "bad", column: 7))
         #expect(e["column"] as? Int == 7 && e["instance"] == nil)
     }
 
