@@ -14,6 +14,13 @@ import Testing
         process.standardOutput = output
         process.standardError = errors
         try process.run()
+        // A hang guard for the reads below: a stuck `dot` is killed, which ends its output.
+        let pid = process.processIdentifier
+        let finished = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            if finished.wait(timeout: .now() + 60) == .timedOut { kill(pid, SIGKILL) }
+        }
+        defer { finished.signal() }
         let writer = Thread { input.fileHandleForWriting.write(Data(dot)); try? input.fileHandleForWriting.close() }
         writer.start()
         let svg = output.fileHandleForReading.readDataToEndOfFile()

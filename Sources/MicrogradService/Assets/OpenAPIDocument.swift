@@ -565,12 +565,19 @@ components:
         application/problem+json:
           schema:
             $ref: '#/components/schemas/Problem'
-          example:
-            type: /problems/malformed-json
-            title: Malformed JSON
-            status: 400
-            detail: Expected ',' or '}' after an object member.
-            pointer: /nodes/0
+          examples:
+            malformed:
+              # x-request: the request that gets this answer (scripts/spec-examples sends it and compares).
+              x-request:
+                method: POST
+                path: /evaluate
+                rawBody: '{"nodes":[{"id":"a" "value":1}]}'
+              value:
+                type: /problems/malformed-json
+                title: Malformed JSON
+                status: 400
+                detail: "expected ',' or '}' in object, found '\"' (at byte 20)"
+                pointer: /nodes/0/id
     NotAcceptable:
       description: No representation offered matches `Accept`.
       content:
@@ -600,13 +607,26 @@ components:
             $ref: '#/components/schemas/Problem'
           examples:
             unknownOp:
+              x-request:
+                method: POST
+                path: /evaluate
+                body:
+                  nodes:
+                    - {id: a, value: 2.0}
+                    - {id: b, value: -3.0}
+                    - {id: c, value: 10.0}
+                    - {id: e, op: mull, inputs: [a, b]}
               value:
                 type: /problems/invalid-graph
                 title: Invalid graph
                 status: 422
-                detail: Unknown op 'mull'.
+                detail: 'unknown op "mull"; ops: add sub mul div neg pow exp log tanh relu sigmoid (or + - * / **)'
                 pointer: /nodes/3/op
             expression:
+              x-request:
+                method: POST
+                path: /evaluate
+                body: {expression: x +, values: {x: 1}}
               value:
                 type: /problems/invalid-expression
                 title: Invalid expression
