@@ -27,11 +27,11 @@ WORKDIR /src
 COPY Package.* ./
 RUN swift package resolve
 
-# SwiftPM rejects a manifest whose targets lack their directories, so tests and
-# benchmarks come along although only `micrograd` is built.
-COPY Sources ./Sources
-COPY Benchmarks ./Benchmarks
-COPY Tests ./Tests
+# Then the whole context (.dockerignore is a deny-list): SwiftPM rejects a manifest
+# whose targets lack their directories, so every target directory (tests, benchmarks,
+# fuzzers) must be here although only `micrograd` is built. Naming directories here
+# broke the build when Fuzz/ was added.
+COPY . ./
 
 # Release build with the Swift runtime linked in, so the runtime image needs no
 # toolchain. Resource bundles (if any target has resources) travel next to the binary.

@@ -28,8 +28,6 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
-        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
-        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.1.0"),
     ],
     targets: [
         // MARK: engine
@@ -78,8 +76,6 @@ let package = Package(
             dependencies: [
                 "Micrograd", "MicrogradGraph", "HTTPServer",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strictSwift
         ),
@@ -108,6 +104,14 @@ let package = Package(
             name: "GraphCodecBenchmark",
             dependencies: ["Micrograd", "MicrogradGraph"],
             path: "Benchmarks/GraphCodecBenchmark",
+            swiftSettings: strictSwift
+        ),
+
+        // Benchmarks/batch/run: the batched evaluator against batch_tape.c (interleaved, ratios).
+        .executableTarget(
+            name: "BatchBenchmark",
+            dependencies: ["Micrograd"],
+            path: "Benchmarks/batch/BatchBenchmark",
             swiftSettings: strictSwift
         ),
 
@@ -147,6 +151,6 @@ let package = Package(
             dependencies: ["MicrogradService", "HTTPServer", "HTTPTesting", "MicrogradGraph", "FuzzEntryPoints"],
             swiftSettings: strictSwift
         ),
-        .testTarget(name: "MicrogradCLITests", dependencies: ["MicrogradCLI"], swiftSettings: strictSwift),
+        .testTarget(name: "MicrogradCLITests", dependencies: ["MicrogradCLI", "HTTPTesting"], swiftSettings: strictSwift),
     ]
 )

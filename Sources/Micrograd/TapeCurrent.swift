@@ -45,3 +45,18 @@ extension Tape {
     /// an `await`, make values on a tape of your own (`Value(x, on: tape)`) instead.
     public static var current: Tape { TapeHandle.current.tape }
 }
+
+extension Tape {
+    /// Nodes of capacity this thread's tape keeps after ``withCurrentEmptied(_:)``: enough for the common graph
+    /// to reuse its memory, while one huge graph does not pin its memory in a long-lived thread.
+    public static let retainedCapacity = 1 << 18
+
+    /// Runs `body` on this thread's tape, emptied first (its capacity kept); afterwards a tape grown past
+    /// ``retainedCapacity`` gives its memory back. For servers and tools that run one graph after another.
+    public static func withCurrentEmptied<R, E: Error>(_ body: (Tape) throws(E) -> R) throws(E) -> R {
+        let tape = current
+        tape.removeAll(keepingCapacity: true)
+        defer { if tape.capacity > retainedCapacity { tape.removeAll(keepingCapacity: false) } }
+        return try body(tape)
+    }
+}

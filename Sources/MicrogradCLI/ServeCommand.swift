@@ -43,7 +43,7 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Seconds a silent or stalled connection is kept. [env: IDLE_TIMEOUT] (default: 30)")
     var idleTimeout: Int?
 
-    @Option(help: "Bytes per connection for the request line and headers (431 beyond). [env: HEADER_MEMORY] (default: 65536)")
+    @Option(help: "Bytes per connection for the request line and headers (431 beyond). [env: HEADER_MEMORY] (default: 32768)")
     var headerMemory: Int?
 
     @Option(help: "Evaluated graphs kept for GET /graph.*. [env: STORE_GRAPHS] (default: 256)")
@@ -91,24 +91,21 @@ struct ServeCommand: ParsableCommand {
         let configuration = try makeConfiguration()
         let grace = try EnvironmentDefault.int(gracePeriod, "GRACE_PERIOD", default: 10)
 
-        let service = GraphService(configuration: configuration, logger: logger)
-        let server = HTTPServer(
-            configuration: configuration.server, logger: logger,
-            handler: { service.respond(to: $0) }, errorResponder: GraphService.errorResponse)
+        let running: ServingGraphService
         do {
-            try server.start()
+            running = try GraphService.serve(
+                configuration: configuration, logger: logger, accessLog: AccessLogLines(label: logger.label))
         } catch {
             throw ValidationError("Cannot start the server: \(error)")
         }
         logger.info("micrograd listening", metadata: [
-            "host": "\(configuration.server.host)", "port": "\(server.port)",
+            "host": "\(configuration.server.host)", "port": "\(running.port)",
             "threads": "\(configuration.server.threads)", "private": "\(configuration.isPrivate)",
         ])
 
         let signal = TerminationSignals.wait()
         logger.info("stopping", metadata: ["signal": "\(signal)", "grace_seconds": "\(grace)"])
-        service.isDraining = true
-        server.shutdown(gracePeriod: .seconds(grace))
+        running.shutdown(gracePeriod: .seconds(grace))
         logger.info("stopped")
     }
 
@@ -121,12 +118,13 @@ struct ServeCommand: ParsableCommand {
             connectionLimit: try EnvironmentDefault.int(connectionLimit, "CONNECTION_LIMIT", default: 1000),
             perIPConnectionLimit: try EnvironmentDefault.int(perIPConnectionLimit, "PER_IP_CONNECTION_LIMIT", default: 0),
             idleTimeoutSeconds: try EnvironmentDefault.int(idleTimeout, "IDLE_TIMEOUT", default: 30),
-            connectionMemoryLimitBytes: try EnvironmentDefault.int(headerMemory, "HEADER_MEMORY", default: 64 << 10))
+            connectionMemoryLimitBytes: try EnvironmentDefault.int(
+                headerMemory, "HEADER_MEMORY", default: ServerConfiguration().connectionMemoryLimitBytes))
         let limits = GraphLimits(
             maxNodes: try positive(EnvironmentDefault.int(maxNodes, "MAX_NODES", default: 1_000_000), "max-nodes"),
             maxExpressionBytes: try positive(
                 EnvironmentDefault.int(maxExpressionBytes, "MAX_EXPRESSION_BYTES", default: 1 << 20), "max-expression-bytes"))
-        let store = GraphStore.Limits(
+        let store = InMemoryGraphStore.Limits(
             maxGraphs: try EnvironmentDefault.int(storeGraphs, "STORE_GRAPHS", default: 256),
             maxBytes: try EnvironmentDefault.int(storeBytes, "STORE_BYTES", default: 256 << 20))
         let svg = SVGRenderer.Configuration(

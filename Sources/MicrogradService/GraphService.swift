@@ -2,33 +2,41 @@ import HTTPServer
 import Logging
 import MicrogradGraph
 
-/// The graph API as a request-to-response function: routes, the graph store, metrics.
-/// It owns no sockets: `serve` (or a test) puts it behind an `HTTPServer`.
+/// The graph API as a request-to-response function: routes over a graph store, a renderer and metrics,
+/// each passed in (or the defaults made from the configuration).
+/// It owns no sockets: ``serve(configuration:store:renderer:metrics:logger:)`` puts it behind an `HTTPServer`.
 public final class GraphService: Sendable {
     public let configuration: ServiceConfiguration
-    public let store: GraphStore
+    public let store: any GraphStore
     public let metrics: ServiceMetrics
-    let renderer: SVGRenderer
+    public let renderer: SVGRenderer
     let logger: Logger
-    private let readiness = Readiness()
     private let router: Router
 
-    public init(configuration: ServiceConfiguration = ServiceConfiguration(), logger: Logger = Logger(label: "micrograd")) {
+    /// - Parameters:
+    ///   - store: where evaluated and registered graphs are kept; by default in this process's memory,
+    ///     bounded by `configuration.store`.
+    ///   - renderer: draws SVG; by default Graphviz with `configuration.svg`.
+    ///   - isDraining: whether a stop has begun (`/readyz` answers 503 from then on); `serve` wires it to the
+    ///     HTTP server's own drain state.
+    public init(
+        configuration: ServiceConfiguration = ServiceConfiguration(),
+        store: (any GraphStore)? = nil,
+        renderer: SVGRenderer? = nil,
+        metrics: ServiceMetrics = ServiceMetrics(),
+        logger: Logger = Logger(label: "micrograd"),
+        isDraining: @escaping @Sendable () -> Bool = { false }
+    ) {
         self.configuration = configuration
         self.logger = logger
-        store = GraphStore(limits: configuration.store, remembersMostRecent: !configuration.isPrivate)
-        metrics = ServiceMetrics()
-        renderer = SVGRenderer(configuration: configuration.svg)
+        self.store = store ?? InMemoryGraphStore(limits: configuration.store)
+        self.metrics = metrics
+        self.renderer = renderer ?? SVGRenderer(configuration: configuration.svg)
+        let pipeline = EvaluationPipeline(limits: configuration.graphLimits, renderer: self.renderer)
         router = Self.makeRouter(
-            evaluate: EvaluateRoute(limits: configuration.graphLimits, store: store, metrics: metrics, renderer: renderer),
-            graphs: GraphRoutes(store: store, renderer: renderer),
-            operations: OperationsRoutes(metrics: metrics, readiness: readiness))
-    }
-
-    /// True once a stop has begun: /readyz answers 503 so load balancers stop sending traffic.
-    public var isDraining: Bool {
-        get { readiness.isDraining }
-        set { readiness.isDraining = newValue }
+            evaluate: EvaluateRoute(pipeline: pipeline, store: self.store, metrics: metrics, logger: logger),
+            graphs: GraphRoutes(store: self.store, pipeline: pipeline, isPrivate: configuration.isPrivate),
+            operations: OperationsRoutes(metrics: metrics, isDraining: isDraining))
     }
 
     /// Answers one request; records its metrics.
@@ -43,7 +51,7 @@ public final class GraphService: Sendable {
 
     /// How the HTTP server words its own refusals (413, 431, ...): as problems, like every other error.
     public static func errorResponse(status: Int, detail: String) -> HTTPResponse {
-        .problem(Problem.serverRefusal(status: status, detail: detail))
+        .problem(ServiceProblem.serverRefusal(status: status, detail: detail))
     }
 
     private static func makeRouter(evaluate: EvaluateRoute, graphs: GraphRoutes, operations: OperationsRoutes) -> Router {
@@ -51,9 +59,9 @@ public final class GraphService: Sendable {
             notFound: { request in
                 .problem(.notFound("Nothing is served at \(request.path). See /openapi.yaml for the API."))
             },
+            // The router adds the Allow header.
             methodNotAllowed: { request, allow in
-                .problem(.methodNotAllowed(method: request.method, path: request.path, allow: allow),
-                         headers: [("Allow", allow.joined(separator: ", "))])
+                .problem(.methodNotAllowed(method: request.method, path: request.path, allow: allow))
             })
         router.post("/evaluate", evaluate.respond)
         router.get("/graph.dot") { graphs.respond(to: $0, format: .dot) }

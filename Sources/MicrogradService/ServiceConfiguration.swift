@@ -5,7 +5,8 @@ import MicrogradGraph
 public struct ServiceConfiguration: Sendable {
     public var server: ServerConfiguration
     public var graphLimits: GraphLimits
-    public var store: GraphStore.Limits
+    /// Bounds of the default (in-memory) graph store.
+    public var store: InMemoryGraphStore.Limits
     /// Off: `GET /graph.*` without `?id=` serves the most recent graph. On: only by id.
     public var isPrivate: Bool
     public var svg: SVGRenderer.Configuration
@@ -13,7 +14,7 @@ public struct ServiceConfiguration: Sendable {
     public init(
         server: ServerConfiguration = ServerConfiguration(),
         graphLimits: GraphLimits = GraphLimits(),
-        store: GraphStore.Limits = GraphStore.Limits(),
+        store: InMemoryGraphStore.Limits = InMemoryGraphStore.Limits(),
         isPrivate: Bool = false,
         svg: SVGRenderer.Configuration = SVGRenderer.Configuration()
     ) {

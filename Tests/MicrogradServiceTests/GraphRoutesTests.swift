@@ -1,5 +1,7 @@
 import Foundation
+import HTTPServer
 import HTTPTesting
+import MicrogradGraph
 import MicrogradService
 import Testing
 
@@ -73,13 +75,19 @@ struct OperationsTests {
     }
 
     @Test func healthReadinessAndDraining() throws {
-        try withService { port, service throws in
+        try withService { port, _ throws in
             #expect(try send(port, "GET", "/healthz").status == 200)
             #expect(try send(port, "GET", "/readyz").status == 200)
-            service.isDraining = true
-            #expect(try send(port, "GET", "/readyz").status == 503)
-            #expect(try send(port, "GET", "/healthz").status == 200)
         }
+        // `serve` wires readiness to the HTTP server's drain state: the one that adds `Connection: close`.
+        let running = try GraphService.serve(configuration: loopback, logger: silentLogger)
+        #expect(running.service.respond(to: HTTPRequest(method: "GET", path: "/readyz")).status == 200)
+        running.shutdown(gracePeriod: .seconds(1))
+        #expect(running.service.respond(to: HTTPRequest(method: "GET", path: "/readyz")).status == 503)
+
+        let draining = GraphService(isDraining: { true })
+        #expect(draining.respond(to: HTTPRequest(method: "GET", path: "/readyz")).status == 503)
+        #expect(draining.respond(to: HTTPRequest(method: "GET", path: "/healthz")).status == 200)
     }
 
     @Test func metricsCountRequestsByRouteAndStatus() throws {
@@ -124,4 +132,29 @@ struct PageRoutesTests {
             }
         }
     }
+
+    /// A store that cannot be reached answers 503, never a wrong 404; an evaluation is still answered.
+    @Test func anUnavailableStoreIsA503NotA404() throws {
+        let service = GraphService(store: UnreachableStore())
+        let evaluated = service.respond(to: HTTPRequest(
+            method: "POST", path: "/evaluate", headers: [("Content-Type", "application/json")], body: Array(seedRequest.utf8)))
+        #expect(evaluated.status == 200)
+        for query in [[], [(name: "id", value: "abc")]] {
+            let response = service.respond(to: HTTPRequest(method: "GET", path: "/graph.dot", query: query))
+            #expect(response.status == 503)
+            #expect(String(decoding: response.body, as: UTF8.self).contains("/problems/store-unavailable"))
+        }
+    }
+}
+
+/// A store that is always down: what a shared store answers while it cannot be reached.
+struct UnreachableStore: GraphStore {
+    func newEvaluationID() -> String { "unreachable" }
+    func putEvaluation(_ graph: EvaluatedGraph, id: String) -> StoreWrite { .notStored(.unavailable(reason: "down")) }
+    func evaluation(id: String) -> StoreRead<StoredEvaluation> { .unavailable(reason: "down") }
+    func mostRecentEvaluation() -> StoreRead<StoredEvaluation> { .unavailable(reason: "down") }
+    func deleteEvaluation(id: String) -> StoreDeletion { .unavailable(reason: "down") }
+    func register(_ spec: GraphSpec, key: String) -> StoreRegistration { .notStored(.unavailable(reason: "down")) }
+    func registered(key: String) -> StoreRead<GraphSpec> { .unavailable(reason: "down") }
+    func deleteRegistered(key: String) -> StoreDeletion { .unavailable(reason: "down") }
 }

@@ -13,14 +13,16 @@ func withService<R>(
     configuration.server.host = "127.0.0.1"
     configuration.server.port = 0
     configuration.server.threads = 2
-    let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
-    let service = GraphService(configuration: configuration, logger: logger)
-    let server = HTTPServer(
-        configuration: configuration.server, logger: logger,
-        handler: { service.respond(to: $0) }, errorResponder: GraphService.errorResponse)
-    try server.start()
-    defer { server.shutdown(gracePeriod: .seconds(2)) }
-    return try body(server.port, service)
+    let running = try GraphService.serve(configuration: configuration, logger: silentLogger)
+    defer { running.shutdown(gracePeriod: .seconds(2)) }
+    return try body(running.port, running.service)
+}
+
+let silentLogger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+
+/// The default configuration on 127.0.0.1 and a free port.
+var loopback: ServiceConfiguration {
+    ServiceConfiguration(server: ServerConfiguration(host: "127.0.0.1", port: 0, threads: 2))
 }
 
 /// One request on a fresh connection.

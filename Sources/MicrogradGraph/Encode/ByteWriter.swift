@@ -168,11 +168,9 @@ struct ByteWriter: TextOutputStream {
         case 0x0C: ascii("\\f")
         case 0..<0x20:
             ascii("\\u00")
-            byte(Self.hexDigits[Int(c >> 4)])
-            byte(Self.hexDigits[Int(c & 0xF)])
+            byte(ASCII.hexDigit(c >> 4))
+            byte(ASCII.hexDigit(c))
         default: byte(c)
         }
     }
-
-    static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 }

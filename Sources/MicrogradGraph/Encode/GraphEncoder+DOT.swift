@@ -78,8 +78,8 @@ extension GraphEncoder {
                 w.ascii("\\\\t")
             case 0..<0x20, 0x7F:
                 w.ascii("\\\\u00")
-                w.byte(ByteWriter.hexDigits[Int(c >> 4)])
-                w.byte(ByteWriter.hexDigits[Int(c & 0xF)])
+                w.byte(ASCII.hexDigit(c >> 4))
+                w.byte(ASCII.hexDigit(c))
             default:
                 w.byte(c)
             }

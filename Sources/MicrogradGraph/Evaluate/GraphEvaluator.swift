@@ -2,6 +2,11 @@ import Micrograd
 
 /// Runs a decoded graph on the engine: forward in spec order (already topological), then backward from the output.
 public enum GraphEvaluator {
+    /// Evaluates on this thread's tape (``Tape/withCurrentEmptied(_:)`` decides what memory it keeps).
+    public static func evaluate(_ spec: GraphSpec) -> EvaluatedGraph {
+        Tape.withCurrentEmptied { evaluate(spec, on: $0) }
+    }
+
     /// `tape` is reused across requests (one per thread): it is emptied here, keeping its capacity, so a
     /// request allocates only its result arrays. After emptying, the tape numbers nodes 0, 1, ... in append
     /// order, so spec node `i` is tape node `i` and inputs need no translation.

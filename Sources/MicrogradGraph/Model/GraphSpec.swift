@@ -36,6 +36,21 @@ public struct GraphSpec: Sendable, Equatable {
         self.lhs.append(lhs); self.rhs.append(rhs); values.append(value); self.isConstant.append(isConstant)
         return Int32(ops.count - 1)
     }
+
+    /// Bytes one node takes in the columns above (strings' out-of-line storage not included).
+    public static var bytesPerNode: Int {
+        MemoryLayout<String>.stride + MemoryLayout<String?>.stride + MemoryLayout<Op>.stride
+            + 2 * MemoryLayout<Int32>.stride + MemoryLayout<Double>.stride + MemoryLayout<Bool>.stride
+    }
+
+    /// What the spec holds in memory, roughly: its columns plus the out-of-line bytes of ids and labels too long
+    /// to be stored inside a String (over 15 UTF-8 bytes).
+    public var estimatedBytes: Int {
+        var bytes = count * Self.bytesPerNode + 256
+        for id in ids where id.utf8.count > 15 { bytes += id.utf8.count }
+        for case let label? in labels where label.utf8.count > 15 { bytes += label.utf8.count }
+        return bytes
+    }
 }
 
 /// A spec after the forward and backward pass: `data[i]`, `grad[i]` belong to `spec` node `i`.
@@ -50,4 +65,7 @@ public struct EvaluatedGraph: Sendable {
     }
 
     public var outputValue: Double { data[Int(spec.output)] }
+
+    /// What the graph holds in memory, roughly: the spec and its two result columns.
+    public var estimatedBytes: Int { spec.estimatedBytes + spec.count * 2 * MemoryLayout<Double>.stride }
 }

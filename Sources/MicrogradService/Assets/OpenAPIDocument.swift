@@ -127,6 +127,8 @@ paths:
               schema: {type: string}
         '404':
           $ref: '#/components/responses/NotFound'
+        '503':
+          $ref: '#/components/responses/StoreUnavailable'
   /graph.json:
     get:
       tags: [graphs]
@@ -143,6 +145,8 @@ paths:
                 $ref: '#/components/schemas/JGFDocument'
         '404':
           $ref: '#/components/responses/NotFound'
+        '503':
+          $ref: '#/components/responses/StoreUnavailable'
   /graph.svg:
     get:
       tags: [graphs]
@@ -457,6 +461,7 @@ components:
             - /problems/headers-too-large
             - /problems/render-limit
             - /problems/renderer-unavailable
+            - /problems/store-unavailable
             - /problems/unavailable
             - /problems/bad-request
         title: {type: string}
@@ -532,8 +537,14 @@ components:
         application/problem+json:
           schema:
             $ref: '#/components/schemas/Problem'
+    StoreUnavailable:
+      description: The graph store cannot be reached (a shared store that is down); nothing is known about the graph.
+      content:
+        application/problem+json:
+          schema:
+            $ref: '#/components/schemas/Problem'
     RendererUnavailable:
-      description: Graphviz is missing, failed, or ran out of time.
+      description: Graphviz is missing, failed, or ran out of time; or the graph store cannot be reached.
       content:
         application/problem+json:
           schema:

@@ -1,21 +1,32 @@
 import HTTPServer
 import MicrogradGraph
 
-/// `GET /graph.dot`, `/graph.json` (JGF), `/graph.svg`: a stored graph by `?id=`, or the most recent one.
+/// `GET /graph.dot`, `/graph.json` (JGF), `/graph.svg`: a stored graph by `?id=`, or the most recent one
+/// unless the service is private.
 struct GraphRoutes: Sendable {
-    let store: GraphStore
-    let renderer: SVGRenderer
+    let store: any GraphStore
+    let pipeline: EvaluationPipeline
+    let isPrivate: Bool
 
     func respond(to request: HTTPRequest, format: GraphFormat) -> HTTPResponse {
         let id = request.queryValue("id")
-        guard let (key, graph) = store.graph(id: id) else {
-            if let id {
-                return .problem(.notFound("No graph with id '\(id)' is stored here (never made, or evicted)."))
-            }
-            return .problem(.notFound(store.remembersMostRecent
-                ? "No graph has been evaluated yet: POST one to /evaluate first."
-                : "This server is private: ask for a graph by the id POST /evaluate returned (?id=...)."))
+        let read: StoreRead<StoredEvaluation>
+        if let id {
+            read = store.evaluation(id: id)
+        } else if isPrivate {
+            return .problem(.notFound(
+                "This server is private: ask for a graph by the id POST /evaluate returned (?id=...)."))
+        } else {
+            read = store.mostRecentEvaluation()
         }
-        return GraphRepresentation.response(for: graph, id: key, format: format, renderer: renderer)
+        switch read {
+        case .found(let stored):
+            return GraphRepresentation.response(for: stored.graph, id: stored.id, format: format, pipeline: pipeline)
+        case .absent:
+            if let id { return .problem(.notFound("No graph with id '\(id)' is stored here (never made, or evicted).")) }
+            return .problem(.notFound("No graph has been evaluated yet: POST one to /evaluate first."))
+        case .unavailable(let reason):
+            return .problem(.storeUnavailable("The graph store cannot be reached: \(reason)."))
+        }
     }
 }

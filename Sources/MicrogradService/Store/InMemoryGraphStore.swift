@@ -1,0 +1,173 @@
+import MicrogradGraph
+import Synchronization
+
+/// The graph store in this process's memory: the default, and what a single instance needs.
+///
+/// Evaluated graphs are bounded by count and by bytes, least recently used out. Registered graphs have their own
+/// bounds and are never evicted: a full registry refuses (`.notStored(.full)`) until something is deleted.
+/// Ids are 128 random bits (unguessable), so a stored graph is readable only by whoever got its id
+/// (or as "most recent", unless the service is private).
+public final class InMemoryGraphStore: GraphStore {
+    public struct Limits: Sendable, Equatable {
+        public var maxGraphs: Int
+        public var maxBytes: Int
+        public var maxRegisteredGraphs: Int
+        public var maxRegisteredBytes: Int
+
+        public init(maxGraphs: Int = 256, maxBytes: Int = 256 << 20,
+                    maxRegisteredGraphs: Int = 1_000, maxRegisteredBytes: Int = 256 << 20) {
+            self.maxGraphs = maxGraphs
+            self.maxBytes = maxBytes
+            self.maxRegisteredGraphs = maxRegisteredGraphs
+            self.maxRegisteredBytes = maxRegisteredBytes
+        }
+    }
+
+    private struct Entry {
+        var graph: EvaluatedGraph
+        var bytes: Int
+        var lastUse: UInt64
+    }
+
+    private struct State {
+        var entries: [String: Entry] = [:]
+        var totalBytes = 0
+        var clock: UInt64 = 0
+        var mostRecentID: String?
+        /// Every insert and use, oldest first, from `head` on: the LRU order without scanning the entries.
+        /// An item is stale once its id was used again (or removed): its `use` is then not the entry's `lastUse`.
+        var uses: [(use: UInt64, id: String)] = []
+        var head = 0
+
+        mutating func noteUse(_ id: String) -> UInt64 {
+            clock += 1
+            uses.append((clock, id))
+            return clock
+        }
+
+        /// Drops popped and stale items once they outnumber the live ones: O(1) amortised per use.
+        /// Call with `entries` up to date.
+        mutating func compactUses() {
+            let window = uses.count - head
+            if window > 2 * entries.count + 64 {
+                // Many re-reads left stale items: keep the live ones (a lookup each).
+                uses = uses[head...].filter { entries[$0.id]?.lastUse == $0.use }
+                head = 0
+            } else if head > 64 && head > window {
+                // The steady state of inserts: only popped items lie before `head`; drop them without lookups.
+                uses.removeSubrange(0..<head)
+                head = 0
+            }
+        }
+
+        /// The graph under `id`, marked as used now.
+        mutating func use(_ id: String) -> EvaluatedGraph? {
+            guard entries[id] != nil else { return nil }
+            entries[id]!.lastUse = noteUse(id)
+            compactUses()
+            return entries[id]!.graph
+        }
+
+        /// Removes the least recently used entry; false when there is none.
+        mutating func evictOldest() -> Bool {
+            while head < uses.count {
+                let (use, id) = uses[head]
+                head += 1
+                if let entry = entries[id], entry.lastUse == use {
+                    entries[id] = nil
+                    totalBytes -= entry.bytes
+                    if mostRecentID == id { mostRecentID = nil }
+                    return true
+                }
+            }
+            return false
+        }
+    }
+
+    private struct Registry {
+        var specs: [String: (spec: GraphSpec, bytes: Int)] = [:]
+        var totalBytes = 0
+    }
+
+    public let limits: Limits
+    private let state = Mutex(State())
+    private let registry = Mutex(Registry())
+
+    public init(limits: Limits = Limits()) {
+        self.limits = limits
+    }
+
+    public func newEvaluationID() -> String { EvaluationID.random() }
+
+    public func putEvaluation(_ graph: EvaluatedGraph, id: String) -> StoreWrite {
+        let bytes = graph.estimatedBytes
+        guard bytes <= limits.maxBytes, limits.maxGraphs > 0 else { return .notStored(.tooLarge) }
+        state.withLock { state in
+            let use = state.noteUse(id)
+            if let old = state.entries.updateValue(Entry(graph: graph, bytes: bytes, lastUse: use), forKey: id) {
+                state.totalBytes -= old.bytes
+            }
+            state.totalBytes += bytes
+            state.mostRecentID = id
+            // Oldest first from the use queue, not a scan of every entry.
+            while state.entries.count > limits.maxGraphs || state.totalBytes > limits.maxBytes {
+                if !state.evictOldest() { break }
+            }
+            state.compactUses()
+        }
+        return .stored
+    }
+
+    public func evaluation(id: String) -> StoreRead<StoredEvaluation> {
+        state.withLock { state in state.use(id).map { .found(StoredEvaluation(id: id, graph: $0)) } ?? .absent }
+    }
+
+    public func mostRecentEvaluation() -> StoreRead<StoredEvaluation> {
+        state.withLock { state in
+            guard let id = state.mostRecentID, let graph = state.use(id) else { return .absent }
+            return .found(StoredEvaluation(id: id, graph: graph))
+        }
+    }
+
+    public func deleteEvaluation(id: String) -> StoreDeletion {
+        state.withLock { state in
+            guard let entry = state.entries.removeValue(forKey: id) else { return .absent }
+            state.totalBytes -= entry.bytes
+            if state.mostRecentID == id { state.mostRecentID = nil }
+            state.compactUses()
+            return .deleted
+        }
+    }
+
+    public func register(_ spec: GraphSpec, key: String) -> StoreRegistration {
+        let bytes = spec.estimatedBytes
+        guard bytes <= limits.maxRegisteredBytes else { return .notStored(.tooLarge) }
+        return registry.withLock { registry in
+            if registry.specs[key] != nil { return .alreadyExisted }
+            guard registry.specs.count < limits.maxRegisteredGraphs,
+                  registry.totalBytes + bytes <= limits.maxRegisteredBytes else { return .notStored(.full) }
+            registry.specs[key] = (spec, bytes)
+            registry.totalBytes += bytes
+            return .created
+        }
+    }
+
+    public func registered(key: String) -> StoreRead<GraphSpec> {
+        registry.withLock { registry in registry.specs[key].map { .found($0.spec) } ?? .absent }
+    }
+
+    public func deleteRegistered(key: String) -> StoreDeletion {
+        registry.withLock { registry in
+            guard let (_, bytes) = registry.specs.removeValue(forKey: key) else { return .absent }
+            registry.totalBytes -= bytes
+            return .deleted
+        }
+    }
+
+    /// Evaluated graphs held, and their estimated bytes.
+    public var count: Int { state.withLock { $0.entries.count } }
+    public var totalBytes: Int { state.withLock { $0.totalBytes } }
+    /// Registered graphs held, and their estimated bytes.
+    public var registeredCount: Int { registry.withLock { $0.specs.count } }
+    public var registeredBytes: Int { registry.withLock { $0.totalBytes } }
+}
