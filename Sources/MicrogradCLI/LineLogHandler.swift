@@ -60,13 +60,13 @@ struct LineLogHandler: LogHandler {
         ) { buffer in
             buffer.stamp.append(to: &buffer.bytes)
             buffer.bytes.append(UInt8(ascii: " "))
-            buffer.bytes.append(contentsOf: level.rawValue.utf8)
+            buffer.append(level.rawValue)
             if !label.isEmpty { buffer.bytes.append(UInt8(ascii: " ")) }
-            buffer.bytes.append(contentsOf: label.utf8)
-            buffer.bytes.append(contentsOf: ": [".utf8)
-            buffer.bytes.append(contentsOf: source.utf8)
-            buffer.bytes.append(contentsOf: "] ".utf8)
-            buffer.bytes.append(contentsOf: message)
+            buffer.append(label)
+            buffer.append(": [")
+            buffer.append(source)
+            buffer.append("] ")
+            buffer.bytes.append(contentsOf: message.assumingMemoryBound(to: UInt8.self))
             buffer.bytes.append(UInt8(ascii: "\n"))
         }
     }
@@ -105,7 +105,7 @@ struct LogTimestamp {
             if count == 0 {
                 line.append(contentsOf: "<unknown>".utf8)
             } else {
-                line.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[..<count]))
+                line.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[..<count]).assumingMemoryBound(to: UInt8.self))
             }
         }
     }

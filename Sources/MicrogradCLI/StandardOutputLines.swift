@@ -24,6 +24,13 @@ final class BufferedStandardOutput: Sendable {
         /// LineLogHandler's cache of the current second's timestamp text, kept here to need no second lock.
         var stamp = LogTimestamp()
 
+        /// Appends a String's UTF-8 with one copy when it is contiguous (native and small strings are).
+        mutating func append(_ text: String) {
+            if text.utf8.withContiguousStorageIfAvailable({ bytes.append(contentsOf: $0) }) == nil {
+                bytes.append(contentsOf: text.utf8)
+            }
+        }
+
         /// Writes out and empties the buffer, keeping its storage.
         mutating func writeOut() {
             if bytes.isEmpty { return }
