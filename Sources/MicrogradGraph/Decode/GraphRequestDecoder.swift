@@ -67,12 +67,12 @@ private struct GraphRequestReader {
     var firstUseNode: Column<Int32>
     var firstUseInput: Column<Int32>
 
-    // Request nodes, in request order. Inputs are refs: a symbol (>= 0), a constant `-(k + 2)`, or -1 (none).
+    // Request nodes, in request order. Inputs are refs (see InputSlot): a symbol (>= 0), a literal, or absent.
     var nodeSymbol: Column<Int32>
     var nodeOp: Column<UInt8>  // Op raw values
     var nodeValue: Column<Double>
-    var nodeIn0: Column<Int32>
-    var nodeIn1: Column<Int32>
+    var nodeLHS: Column<Int32>
+    var nodeRHS: Column<Int32>
     /// Labels are rare: stored by node index only when present.
     var nodeLabel: [Int32: String] = [:]
     var constants: [Double] = []
@@ -91,7 +91,7 @@ private struct GraphRequestReader {
         ids = IDTable(expectedCount: estimate)
         definedAt = Column(capacity: estimate); firstUseNode = Column(capacity: estimate); firstUseInput = Column(capacity: estimate)
         nodeSymbol = Column(capacity: estimate); nodeOp = Column(capacity: estimate); nodeValue = Column(capacity: estimate)
-        nodeIn0 = Column(capacity: estimate); nodeIn1 = Column(capacity: estimate)
+        nodeLHS = Column(capacity: estimate); nodeRHS = Column(capacity: estimate)
     }
 
     mutating func release() {
@@ -99,7 +99,7 @@ private struct GraphRequestReader {
         ids.release()
         pending.release()
         definedAt.release(); firstUseNode.release(); firstUseInput.release()
-        nodeSymbol.release(); nodeOp.release(); nodeValue.release(); nodeIn0.release(); nodeIn1.release()
+        nodeSymbol.release(); nodeOp.release(); nodeValue.release(); nodeLHS.release(); nodeRHS.release()
     }
 
     /// Keeps the first problem (only error paths call this, so building the Problem eagerly costs nothing).
@@ -287,7 +287,7 @@ private struct GraphRequestReader {
         var seen: Seen = []
         // Placeholders first: the id and inputs are filled in when the batch of pending ids is interned.
         nodeSymbol.append(-1); nodeOp.append(Op.leaf.rawValue); nodeValue.append(0)
-        nodeIn0.append(-1); nodeIn1.append(-1)
+        nodeLHS.append(InputSlot.absent); nodeRHS.append(InputSlot.absent)
         guard try s.peek() == UInt8(ascii: "{") else {
             record(.invalidRequest("a node must be an object", pointer: context.pointer))
             return try s.skipValue()
@@ -411,7 +411,7 @@ private struct GraphRequestReader {
                 }
             } else {
                 if isNew { definedAt.append(-1); firstUseNode.append(Int32(i)); firstUseInput.append(Int32(j)) }
-                if j == 0 { nodeIn0[i] = symbol } else if j == 1 { nodeIn1[i] = symbol }
+                if j == 0 { nodeLHS[i] = symbol } else if j == 1 { nodeRHS[i] = symbol }
             }
         }
         pending.count = 0
@@ -445,7 +445,7 @@ private struct GraphRequestReader {
         repeat {
             context.input(i, j)
             if let constant = try readInputRef(i, j) {
-                if j == 0 { nodeIn0[i] = constant } else if j == 1 { nodeIn1[i] = constant }
+                if j == 0 { nodeLHS[i] = constant } else if j == 1 { nodeRHS[i] = constant }
             }
             j += 1
         } while try s.nextMember(close: UInt8(ascii: "]"))
@@ -463,7 +463,7 @@ private struct GraphRequestReader {
         bytes.reduce(0) { $0 + ($1 & 0xC0 == 0x80 ? 0 : 1) }
     }
 
-    /// A constant's ref `-(k + 2)` for a number literal; nil for an id (queued) or an invalid input (recorded).
+    /// A literal's ref (`InputSlot.constantRef`) for a number literal; nil for an id (queued) or an invalid input (recorded).
     mutating func readInputRef(_ i: Int, _ j: Int) throws(ScanError) -> Int32? {
         let c = try s.peek()
         if c == UInt8(ascii: "\"") {
@@ -483,7 +483,7 @@ private struct GraphRequestReader {
                 record(.invalidGraph("the graph has more than \(limits.maxNodes) nodes (node cap), counting constant inputs",
                                      pointer: context.pointer))
             }
-            return -Int32(constants.count + 1)
+            return InputSlot.constantRef(constants.count - 1)
         }
         record(.invalidRequest("an input must be a node id (string) or a number", pointer: context.pointer))
         try s.skipValue()
@@ -585,15 +585,12 @@ private struct GraphRequestReader {
 
         // Inputs as node indices: request nodes first, then constants in request order.
         let total = userCount + constants.count
-        var lhs = [Int32](repeating: -1, count: total)
-        var rhs = [Int32](repeating: -1, count: total)
+        var lhs = [Int32](repeating: InputSlot.absent, count: total)
+        var rhs = [Int32](repeating: InputSlot.absent, count: total)
         let defined = definedAt
-        @inline(__always) func node(_ ref: Int32) -> Int32 {
-            ref >= 0 ? defined[Int(ref)] : ref == -1 ? -1 : Int32(userCount) + (-ref - 2)
-        }
         for i in 0..<userCount {
-            lhs[i] = node(nodeIn0[i])
-            rhs[i] = node(nodeIn1[i])
+            lhs[i] = InputSlot.specIndex(ofRef: nodeLHS[i], definedAt: defined, userCount: userCount)
+            rhs[i] = InputSlot.specIndex(ofRef: nodeRHS[i], definedAt: defined, userCount: userCount)
         }
         let order: [Int32]?
         switch TopologicalOrder.sort(lhs: lhs, rhs: rhs) {
@@ -620,8 +617,8 @@ private struct GraphRequestReader {
         if let order {
             var position = [Int32](repeating: 0, count: total)
             for (p, n) in order.enumerated() { position[Int(n)] = Int32(p) }
-            spec.lhs = order.map { let l = lhs[Int($0)]; return l < 0 ? -1 : position[Int(l)] }
-            spec.rhs = order.map { let r = rhs[Int($0)]; return r < 0 ? -1 : position[Int(r)] }
+            spec.lhs = order.map { let l = lhs[Int($0)]; return l < 0 ? InputSlot.absent : position[Int(l)] }
+            spec.rhs = order.map { let r = rhs[Int($0)]; return r < 0 ? InputSlot.absent : position[Int(r)] }
             spec.output = position[Int(outputNode)]
         } else {
             spec.lhs = lhs
