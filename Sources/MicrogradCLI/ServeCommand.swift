@@ -19,6 +19,7 @@ struct ServeCommand: ParsableCommand {
     /// The defaults of every setting: the configuration types' own.
     static let defaults = ServiceConfiguration()
     static let defaultGraceSeconds = 10
+    static let defaultDrainDelaySeconds = 0
     static let defaultLogLevel = Logger.Level.info
 
     @Option(help: "Address to listen on. [env: HOST] (default: \(defaults.server.host))")
@@ -72,6 +73,12 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Seconds in-flight requests get to finish on SIGTERM. [env: GRACE_PERIOD] (default: \(defaultGraceSeconds))")
     var gracePeriod: Int?
 
+    @Option(help: """
+        Seconds to go on accepting after SIGTERM while /readyz answers 503, so load balancers stop routing here \
+        before the listener closes; a second signal ends it early. [env: DRAIN_DELAY] (default: \(defaultDrainDelaySeconds))
+        """)
+    var drainDelay: Int?
+
     @Option(help: "trace, debug, info, notice, warning, error or critical. [env: LOG_LEVEL] (default: \(defaultLogLevel))")
     var logLevel: String?
 
@@ -95,6 +102,10 @@ struct ServeCommand: ParsableCommand {
         let logger = Logger(label: "micrograd")
         let configuration = try makeConfiguration()
         let grace = try EnvironmentDefault.int(gracePeriod, "GRACE_PERIOD", default: Self.defaultGraceSeconds)
+        let delay = try EnvironmentDefault.int(drainDelay, "DRAIN_DELAY", default: Self.defaultDrainDelaySeconds)
+        guard grace >= 0, delay >= 0 else {
+            throw ValidationError("--grace-period and --drain-delay must not be negative (got \(grace), \(delay)).")
+        }
 
         let running: ServingGraphService
         do {
@@ -103,13 +114,33 @@ struct ServeCommand: ParsableCommand {
         } catch {
             throw ValidationError("Cannot start the server: \(error)")
         }
+        // Every effective setting, once: what the environment and the command line amounted to.
+        let settings = configuration.server
         logger.info("micrograd listening", metadata: [
-            "host": "\(configuration.server.host)", "port": "\(running.port)",
-            "threads": "\(configuration.server.threads)", "private": "\(configuration.isPrivate)",
+            "host": "\(settings.host)", "port": "\(running.port)", "threads": "\(settings.threads)",
+            "private": "\(configuration.isPrivate)", "max_body_bytes": "\(settings.maxBodyBytes)",
+            "max_nodes": "\(configuration.graphLimits.maxNodes)",
+            "max_expression_bytes": "\(configuration.graphLimits.maxExpressionBytes)",
+            "connection_limit": "\(settings.connectionLimit)", "per_ip_connection_limit": "\(settings.perIPConnectionLimit)",
+            "idle_timeout": "\(settings.idleTimeoutSeconds)", "header_memory": "\(settings.connectionMemoryLimitBytes)",
+            "store_graphs": "\(configuration.store.maxGraphs)", "store_bytes": "\(configuration.store.maxBytes)",
+            "svg_max_nodes": "\(configuration.svg.maxNodes)", "svg_timeout": "\(configuration.svg.timeout.components.seconds)",
+            "dot_path": "\(configuration.svg.dotPath)", "grace_period": "\(grace)", "drain_delay": "\(delay)",
+            "log_level": "\(level)",
         ])
 
+        // The stop, in order (docs/container.md, "Stopping"): not ready at once (/readyz 503, answers close their
+        // connections) while still accepting for the drain delay; then stop accepting and give requests in flight
+        // the grace period; exit 0.
         let signal = TerminationSignals.wait()
-        logger.info("stopping", metadata: ["signal": "\(signal)", "grace_seconds": "\(grace)"])
+        running.beginDraining()
+        logger.info("draining", metadata: [
+            "signal": "\(signal)", "drain_delay_seconds": "\(delay)", "grace_seconds": "\(grace)",
+        ])
+        if delay > 0, let second = TerminationSignals.wait(timeout: .seconds(delay)) {
+            logger.info("second signal: ending the drain delay", metadata: ["signal": "\(second)"])
+        }
+        logger.info("stopping")
         running.shutdown(gracePeriod: .seconds(grace))
         logger.info("stopped")
     }

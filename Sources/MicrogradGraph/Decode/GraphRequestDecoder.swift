@@ -120,8 +120,8 @@ private struct GraphRequestReader {
         }
         if let problem { throw problem }
         if sawExpression && !sawNodes {
-            if sawOutput { throw Problem.invalidRequest("\"output\" belongs to the graph form, not the expression form", pointer: "/output") }
-            return try ExpressionCompiler.compile(expression ?? "", values: values, limits: limits)
+            return try ExpressionCompiler.compile(
+                expression ?? "", values: values, output: output.map { String(decoding: $0, as: UTF8.self) }, limits: limits)
         }
         if sawNodes && sawExpression {
             throw Problem.invalidRequest("give either \"nodes\" (graph form) or \"expression\", not both", pointer: "/expression")

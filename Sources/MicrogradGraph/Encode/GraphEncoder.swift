@@ -87,13 +87,13 @@ public enum GraphEncoder {
         return 128 + 32 + spec.count * (100 + 3 * 32 + 4 * 2) + 6 * stringBytes
     }
 
-    /// An RFC 9457 `application/problem+json` body; `pointer` and `column` are extension members.
+    /// An RFC 9457 `application/problem+json` body; `pointer`, `line`, `column` and `unbound` are extension members.
     /// The caller chooses `type`, `title` and `status` (the service's mapping of a ``Problem/Kind``).
     public static func problem(
         type: String, title: String, status: Int, detail: String, instance: String? = nil,
-        pointer: String? = nil, column: Int? = nil
+        pointer: String? = nil, column: Int? = nil, line: Int? = nil, unbound: [String]? = nil
     ) -> [UInt8] {
-        var w = ByteWriter(capacity: 256 + detail.utf8.count)
+        var w = ByteWriter(capacity: 256 + detail.utf8.count + 16 * (unbound?.count ?? 0))
         w.ascii("{\"type\":")
         w.jsonString(type)
         w.ascii(",\"title\":")
@@ -110,9 +110,21 @@ public enum GraphEncoder {
             w.ascii(",\"pointer\":")
             w.jsonString(pointer)
         }
+        if let line {
+            w.ascii(",\"line\":")
+            w.int(line)
+        }
         if let column {
             w.ascii(",\"column\":")
             w.int(column)
+        }
+        if let unbound {
+            w.ascii(",\"unbound\":[")
+            for (i, name) in unbound.enumerated() {
+                if i > 0 { w.byte(UInt8(ascii: ",")) }
+                w.jsonString(name)
+            }
+            w.byte(UInt8(ascii: "]"))
         }
         w.byte(UInt8(ascii: "}"))
         return w.take()
