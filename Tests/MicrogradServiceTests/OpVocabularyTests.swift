@@ -1,4 +1,5 @@
 import Foundation
+import Micrograd
 import MicrogradGraph
 import Testing
 
@@ -30,13 +31,22 @@ struct OpVocabularyTests {
         }
     }
 
-    @Test func thePageKnowsEveryFunction() throws {
+    /// The page recomputes values and explains gradients op by op, and draws each op with micrograd's symbol.
+    @Test func thePageKnowsEveryOp() throws {
         let script = try file("web/app.js")
-        let line = try #require(script.split(separator: "\n").first { $0.contains("const FUNCTIONS = new Set([") })
-        let names = line.split(separator: "[")[1].split(separator: "]")[0].split(separator: ",").map {
-            $0.trimmingCharacters(in: CharacterSet(charactersIn: " \""))
+        let start = try #require(script.range(of: "const SYMBOLS = {")).upperBound
+        let end = try #require(script.range(of: "}", range: start..<script.endIndex)).lowerBound
+        var symbols: [String: String] = [:]
+        for pair in script[start..<end].split(separator: ",") {
+            let parts = pair.split(separator: ":").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: " \n\"")) }
+            if parts.count == 2 { symbols[parts[0]] = parts[1] }
         }
-        #expect(Set(names) == Set(OpVocabulary.functions.map(\.name)))
+        var expected: [String: String] = [:]
+        for op in Op.allCases where op != .leaf { expected[op.name] = op.symbol }
+        #expect(symbols == expected)
+        for name in OpVocabulary.names {
+            #expect(script.components(separatedBy: "case \"\(name)\":").count - 1 >= 2, "\(name): forward and backward cases")
+        }
     }
 
     @Test func theDecoderAndCompilerAcceptEveryOp() throws {
