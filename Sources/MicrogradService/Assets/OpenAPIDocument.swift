@@ -576,7 +576,7 @@ components:
                 type: /problems/malformed-json
                 title: Malformed JSON
                 status: 400
-                detail: "expected ',' or '}' in object, found '\"' (at byte 20)"
+                detail: "Expected ',' or '}' in object, found '\"' (at byte 20)."
                 pointer: /nodes/0/id
     NotAcceptable:
       description: No representation offered matches `Accept`.
@@ -620,7 +620,7 @@ components:
                 type: /problems/invalid-graph
                 title: Invalid graph
                 status: 422
-                detail: 'unknown op "mull"; ops: add sub mul div neg pow exp log tanh relu sigmoid (or + - * / **)'
+                detail: 'Unknown op "mull"; ops: add sub mul div neg pow exp log tanh relu sigmoid (or + - * / **).'
                 pointer: /nodes/3/op
             expression:
               x-request:
