@@ -25,13 +25,14 @@ import Darwin
 /// Semantics are IEEE-754, like PyTorch: log(0) = -inf, 1/0 = inf, log(-1) = NaN, nothing traps.
 /// The zero masks in the pow rows are PyTorch's (`pow_backward`): they keep `0 * inf` from turning a
 /// gradient that is mathematically 0 into NaN. `tanh` and `sigmoid` use forms that cannot overflow:
-/// libm's `tanh` (tanh(±1000) = ±1, where micrograd's `(e^2x - 1)/(e^2x + 1)` gives NaN) and a
-/// sigmoid that only ever exponentiates a non-positive number.
+/// ``Elementary/tanh(_:)`` clamps its argument (tanh(±1000) = ±1, where micrograd's `(e^2x - 1)/(e^2x + 1)`
+/// gives NaN), and the sigmoid only ever exponentiates a non-positive number.
 @usableFromInline
 enum Rules {
-    /// The value of `op` applied to `x` (and `y`, or the constant `c`).
+    /// The value of `op` applied to `x` (and `y`, or the constant `c`). `V` is `Double` for the single-row
+    /// engine and ``BatchVector`` for the batched one: the same rule, the same bits.
     @inlinable @inline(__always)
-    static func forward(_ op: Op, _ x: Double, _ y: Double, _ c: Double) -> Double {
+    static func forward<V: Lanes>(_ op: Op, _ x: V, _ y: V, _ c: Double) -> V {
         switch op {
         case .leaf: x
         case .add: x + y
@@ -39,34 +40,36 @@ enum Rules {
         case .mul: x * y
         case .div: x / y
         case .neg: -x
-        case .powConst: Rules.power(x, c)
-        case .pow: Rules.power(x, y)
-        case .exp: Rules.exponential(x)
-        case .log: Rules.logarithm(x)
-        case .tanh: Rules.hyperbolicTangent(x)
-        case .relu: x < 0 ? 0 : x
-        case .sigmoid: Rules.logistic(x)
+        case .powConst: x.lanewise { Rules.power($0, c) }
+        case .pow: x.lanewise(y, Rules.power)
+        case .exp: x.lanewise(Rules.exponential)
+        case .log: x.lanewise(Rules.logarithm)
+        case .tanh: Elementary.tanh(x)
+        case .relu: V.select(V.less(x, V(0)), V(0), x)
+        case .sigmoid: x.lanewise(Rules.logistic)
         }
     }
 
     /// The local derivatives `(d out/dx, d out/dy)` of a node whose inputs were `x`, `y` and whose value is `out`.
     /// `dy` is 0 for ops with one input.
     @inlinable @inline(__always)
-    static func derivatives(_ op: Op, _ x: Double, _ y: Double, _ out: Double, _ c: Double) -> (dx: Double, dy: Double) {
+    static func derivatives<V: Lanes>(_ op: Op, _ x: V, _ y: V, _ out: V, _ c: Double) -> (dx: V, dy: V) {
         switch op {
-        case .leaf: (0, 0)
-        case .add: (1, 1)
-        case .sub: (1, -1)
+        case .leaf: (V(0), V(0))
+        case .add: (V(1), V(1))
+        case .sub: (V(1), V(-1))
         case .mul: (y, x)
-        case .div: (1 / y, -(out / y))
-        case .neg: (-1, 0)
-        case .powConst: (c == 0 ? 0 : c * Rules.power(x, c - 1), 0)
-        case .pow: (y == 0 ? 0 : y * Rules.power(x, y - 1), x == 0 && y >= 0 ? 0 : out * Rules.logarithm(x))
-        case .exp: (out, 0)
-        case .log: (1 / x, 0)
-        case .tanh: (1 - out * out, 0)
-        case .relu: (out > 0 ? 1 : 0, 0)
-        case .sigmoid: (out * (1 - out), 0)
+        case .div: (V(1) / y, -(out / y))
+        case .neg: (V(-1), V(0))
+        case .powConst: (c == 0 ? V(0) : V(c) * x.lanewise { Rules.power($0, c - 1) }, V(0))
+        case .pow:
+            (V.select(V.equal(y, V(0)), V(0), y * x.lanewise(y - V(1), Rules.power)),
+             V.select(V.and(V.equal(x, V(0)), V.greaterOrEqual(y, V(0))), V(0), out * x.lanewise(Rules.logarithm)))
+        case .exp: (out, V(0))
+        case .log: (V(1) / x, V(0))
+        case .tanh: (V(1) - out * out, V(0))
+        case .relu: (V.select(V.greater(out, V(0)), V(1), V(0)), V(0))
+        case .sigmoid: (out * (V(1) - out), V(0))
         }
     }
 
@@ -74,7 +77,6 @@ enum Rules {
     @inlinable @inline(__always) static func power(_ x: Double, _ y: Double) -> Double { pow(x, y) }
     @inlinable @inline(__always) static func exponential(_ x: Double) -> Double { exp(x) }
     @inlinable @inline(__always) static func logarithm(_ x: Double) -> Double { log(x) }
-    @inlinable @inline(__always) static func hyperbolicTangent(_ x: Double) -> Double { tanh(x) }
 
     /// sigmoid without overflow on either side: exp is only taken of -|x|.
     @inlinable @inline(__always)

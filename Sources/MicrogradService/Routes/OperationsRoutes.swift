@@ -17,7 +17,7 @@ struct OperationsRoutes: Sendable {
     /// 503 while draining, so load balancers stop sending traffic before the process stops.
     func ready(_ request: HTTPRequest) -> HTTPResponse {
         guard !isDraining() else {
-            return .problem(Problem.serverRefusal(status: 503, detail: "The service is shutting down."))
+            return .problem(ServiceProblem.serverRefusal(status: 503, detail: "The service is shutting down."))
         }
         return health(request)
     }
