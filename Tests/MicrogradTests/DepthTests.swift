@@ -51,13 +51,14 @@ import Testing
         #expect(result.walked == 1_500_001)
         #expect(result.firstWalked == 0 && result.lastWalked == 1_500_000)
         #expect(result.countAfterDrop == 0)
-        // The same chain in plain Doubles: t_i = tanh(t_{i-1}), d t_n / d t_0 = prod (1 - t_i^2).
+        // The same chain in plain Doubles with libm: t_i = tanh(t_{i-1}), d t_n / d t_0 = prod (1 - t_i^2).
         var t = 1.0, derivative = 1.0
         for _ in 0..<1_000_000 {
             t = tanh(t)
             derivative *= 1 - t * t
         }
-        #expect(result.tanhOutput == t)
+        // The engine's tanh is within a few ulps of libm's; over a million steps that stays far below 1e-9.
+        #expect(abs(result.tanhOutput - t) <= 1e-9 * t, "\(result.tanhOutput) vs \(t)")
         #expect(derivative > 1e-12 && abs(result.tanhLeafGrad - derivative) <= 1e-9 * derivative, "\(result.tanhLeafGrad)")
     }
 
