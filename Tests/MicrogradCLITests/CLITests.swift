@@ -118,6 +118,17 @@ struct EvalCommandTests {
         #expect(missing.status == 1 && missing.stderr.contains("cannot open /nonexistent/graph.json"))
     }
 
+    @Test func evaluatesTheLecturesStatementProgram() throws {
+        let program = "a = 2.0\nb = -3.0\nc = 10.0\ne = a*b\nd = e + c\nf = -2.0\nL = d * f"
+        let result = try run(["eval", "--expression", program])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.hasPrefix(#"{"id":"local","output":"L","value":-8.0,"nodes":[{"id":"a","label":"a","data":2.0,"grad":6.0}"#))
+
+        let twice = try run(["eval", "--expression", "a = 1\nb = a*2\na = 3"])
+        #expect(twice.status == 1)
+        #expect(twice.stderr == "micrograd: invalid expression: 'a' is already assigned on line 1; a name is assigned once. (at /expression, line 3, column 1)\n")
+    }
+
     @Test func badUsageIsStatus64() throws {
         #expect(try run(["eval", "--format", "xml"], stdin: seedGraph).status == 64)
         #expect(try run(["eval", "--set", "x=1"], stdin: seedGraph).status == 64)

@@ -36,6 +36,7 @@ import Testing
         let text = String(decoding: GraphEncoder.dot(try evaluate(seedRequest)), as: UTF8.self)
         #expect(text.hasPrefix("digraph micrograd {"))
         #expect(text.contains("rankdir=LR"))
+        #expect(text.contains(#"node [shape=record, fontname="DejaVu Sans"]"#))
         #expect(text.contains(#"n0 [label="{ a | data 2.0000 | grad -3.0000 }""#), "\(text)")
         #expect(text.contains(#"n4 [label="{ d | data 4.0000 | grad 1.0000 }", style=filled"#), "\(text)")
         #expect(text.contains(#"op3 [shape=ellipse, label="*"]"#))
@@ -44,6 +45,7 @@ import Testing
         let r = try render(Array(text.utf8))
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.svg.contains("data 4.0000"))
+        #expect(r.svg.contains(#"font-family="DejaVu Sans""#), "the drawing names the font the layout was measured with")
     }
 
     @Test func hostileIDsRender() throws {
