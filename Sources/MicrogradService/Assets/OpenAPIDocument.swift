@@ -635,6 +635,10 @@ components:
                 pointer: /expression
                 column: 4
             unbound:
+              x-request:
+                method: POST
+                path: /evaluate
+                body: {expression: "x + a\n  * c", values: {x: 1}}
               value:
                 type: /problems/invalid-expression
                 title: Invalid expression
