@@ -193,3 +193,28 @@ import Testing
         #expect(refused.status == 507)
     }
 }
+
+/// `POST /evaluate` in the expression form with arrays: a batch over a graph that is not registered.
+@Suite struct ExpressionBatchTests {
+    @Test func expressionFormBatchesAnswerColumnsWithoutAGraphID() throws {
+        let service = GraphService()
+        let body = #"{"expression": "tanh(x1*w1 + x2*w2 + b)", "values": {"x1": [2, 1], "w1": -3, "x2": 0, "w2": 1, "b": 6.881373587019543}, "gradients": ["x1"]}"#
+        let response = RegisteredGraphTests.call(service, "POST", "/evaluate", body)
+        #expect(response.status == 200)
+        #expect(String(decoding: response.body, as: UTF8.self)
+            == ##"{"rows":2,"output":"#5","value":[0.7071067811865476,0.9991497883076876],"gradients":{"x1":[-1.4999999999999996,-0.005099101574109088]}}"##)
+        let gid = try RegisteredGraphTests.register(service)
+        let registered = RegisteredGraphTests.call(service, "POST", "/graphs/\(gid)/evaluate", #"{"values": {"x1": [2, 1]}, "gradients": ["x1"]}"#)
+        // The same answer as the registered graph's, "graph" aside.
+        #expect(registered.body == Array(#"{"graph":"\#(gid)","#.utf8) + response.body.dropFirst())
+        let summed = RegisteredGraphTests.call(service, "POST", "/evaluate",
+                                               #"{"expression": "x * x", "values": {"x": [1, 2, 3]}, "reduce": "sum"}"#)
+        #expect(String(decoding: summed.body, as: UTF8.self) == ##"{"rows":3,"output":"#1","value":[1.0,4.0,9.0],"gradients":{"x":12.0}}"##)
+        #expect(RegisteredGraphTests.call(service, "POST", "/evaluate", #"{"expression": "x", "values": {"x": [1]}}"#,
+                                          query: [("format", "dot")]).status == 406)
+        #expect(RegisteredGraphTests.call(service, "POST", "/evaluate", #"{"expression": "x", "values": {"x": []}}"#).status == 422)
+        #expect(RegisteredGraphTests.call(service, "POST", "/evaluate", #"{"expression": "x + y", "values": {"x": [1]}}"#).status == 422)
+        // Without arrays, the ordinary answer.
+        #expect(RegisteredGraphTests.call(service, "POST", "/evaluate", #"{"expression": "x", "values": {"x": 1}}"#).header("X-Graph-Id") != nil)
+    }
+}

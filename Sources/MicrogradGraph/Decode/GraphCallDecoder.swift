@@ -47,11 +47,38 @@ public enum GraphCallDecoder {
         return try result.get()
     }
 
+    /// An expression-form `POST /evaluate` request that is a batch (some value an array): its expression and call.
+    /// nil for anything else (graph form, no arrays, or a request the ordinary decoder should word the error for),
+    /// which then takes the ordinary path. A batch with a bad member throws that member's problem.
+    public static func expressionBatch(_ body: [UInt8]) throws(Problem) -> (expression: String, call: GraphCall)? {
+        guard !body.isEmpty else { return nil }
+        let result: Result<(String, GraphCall)?, Problem> = body.withUnsafeBufferPointer { buffer in
+            var reader = Reader(s: JSONScanner(base: buffer.baseAddress!, count: buffer.count))
+            reader.acceptsExpression = true
+            defer { reader.s.release() }
+            do throws(ScanError) {
+                try reader.readDocument()
+            } catch {
+                return .success(nil)  // malformed: the ordinary decoder says where
+            }
+            guard reader.sawArray, !reader.foreign, let expression = reader.expression else { return .success(nil) }
+            if let problem = reader.problem { return .failure(problem) }
+            return .success((expression, reader.call))
+        }
+        return try result.get()
+    }
+
     struct Reader {
         var s: JSONScanner
         var call = GraphCall()
         var problem: Problem?
         var pointer = ""
+        /// Expression-form batches: an "expression" member is read; any member of the graph form or unknown marks
+        /// the request as not ours (`foreign`).
+        var acceptsExpression = false
+        var expression: String?
+        var foreign = false
+        var sawArray = false
 
         mutating func record(_ p: Problem) { if problem == nil { problem = p } }
 
@@ -76,7 +103,17 @@ public enum GraphCallDecoder {
                     case "values": try readValues()
                     case "gradients": try readGradients()
                     case "reduce": try readReduce()
+                    case "expression" where acceptsExpression:
+                        if try s.peek() == UInt8(ascii: "\"") {
+                            expression = String(decoding: try s.readString(), as: UTF8.self)
+                        } else {
+                            foreign = true
+                            try s.skipValue()
+                        }
                     default:
+                        foreign = true
+                        // Not an expression batch (a graph form's "nodes", say): stop here, unread.
+                        if acceptsExpression { throw ScanError(message: "not an expression batch", offset: s.pos) }
                         record(.invalidRequest(
                             "unknown member \"\(name)\"; an evaluation has \"values\", \"gradients\" and \"reduce\"",
                             pointer: pointer))
@@ -123,6 +160,7 @@ public enum GraphCallDecoder {
 
         mutating func readRows(_ name: String) throws(ScanError) -> [Double]? {
             let base = pointer
+            sawArray = true
             if try s.open(UInt8(ascii: "["), close: UInt8(ascii: "]")) {
                 record(Problem(type: Problem.typeURI("invalid-values"), title: "Invalid values", status: 422,
                                detail: "the rows of \"\(name)\" are empty; a batch has at least one row", pointer: base))

@@ -21,6 +21,10 @@ struct EvaluateRoute: Sendable {
         case .failure(let problem): return .problem(problem)
         }
         do throws(Problem) {
+            if let batch = try ExpressionBatch.answer(request.body, limits: limits) {
+                guard format == .json else { throw Problem.notAcceptable("A batch is answered in JSON only (application/json).") }
+                return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: batch)
+            }
             let spec = try GraphRequestDecoder.decode(request.body, limits: limits)
             // Refused before evaluating: no work spent on a graph that will not be drawn.
             if format == .svg, let problem = GraphRepresentation.svgLimitProblem(nodes: spec.count, renderer: renderer) {

@@ -173,7 +173,8 @@ struct RegisteredGraphRoutes: Sendable {
             guard format == .json else {
                 throw Problem.notAcceptable("A batch is answered in JSON only (application/json).")
             }
-            return try Self.batch(call, bound, spec: spec, graphID: gid, limits: limits)
+            let body = try Self.batch(call, bound, spec: spec, graphID: gid, limits: limits)
+            return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: body)
         } catch {
             return .problem(error)
         }
@@ -233,7 +234,7 @@ struct RegisteredGraphRoutes: Sendable {
 
     /// Runs a batch (all arrays the same length, rows x nodes within the cap) and encodes its columns.
     static func batch(_ call: GraphCall, _ bound: Bound, spec: GraphSpec, graphID: String?, limits: GraphLimits)
-        throws(Problem) -> HTTPResponse
+        throws(Problem) -> [UInt8]
     {
         var rows = 0
         var inputs: [Int32: BatchColumn] = [:]
@@ -264,9 +265,8 @@ struct RegisteredGraphRoutes: Sendable {
                           detail: "the stored graph is not in topological order (\(error))")
         }
         let result = graph.evaluateBatch(rows: rows, inputs: inputs, gradients: bound.gradients, reduction: call.reduction)
-        let body = BatchEncoder.json(graphID: graphID, outputID: spec.ids[Int(spec.output)],
-                                     gradientIDs: bound.gradientIDs, result: result)
-        return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: body)
+        return BatchEncoder.json(graphID: graphID, outputID: spec.ids[Int(spec.output)],
+                                 gradientIDs: bound.gradientIDs, result: result)
     }
 }
 
