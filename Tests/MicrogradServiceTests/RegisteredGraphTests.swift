@@ -51,6 +51,10 @@ import Testing
         // Constants are not inputs.
         let constants = Self.call(service, "POST", "/graphs", #"{"expression": "2 * x + 1", "values": {"x": 3}}"#)
         #expect(try Self.object(constants)["inputs"] as? [String] == ["x"])
+        // Arrays are for evaluations, not registrations.
+        let arrays = Self.call(service, "POST", "/graphs", #"{"expression": "2 * x", "values": {"x": [1, 2]}}"#)
+        #expect(arrays.status == 422)
+        #expect(try Self.object(arrays)["pointer"] as? String == "/values")
     }
 
     @Test func getAndDelete() throws {

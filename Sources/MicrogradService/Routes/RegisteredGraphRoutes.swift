@@ -58,6 +58,14 @@ struct RegisteredGraphRoutes: Sendable {
             return .problem(.unsupportedMediaType(contentType))
         }
         do throws(Problem) {
+            // Registration takes one value per input (the registered values): arrays are for evaluations.
+            let batch: Bool
+            do throws(Problem) { batch = try GraphCallDecoder.expressionBatch(request.body) != nil } catch { batch = true }
+            if batch {
+                throw Problem(type: Problem.typeURI("invalid-values"), title: "Invalid values", status: 422,
+                              detail: "a registration gives each input one number; send arrays to POST /graphs/{gid}/evaluate",
+                              pointer: "/values")
+            }
             let spec = try GraphRequestDecoder.decode(request.body, limits: limits)
             let gid = ContentKey.key(for: spec)
             let status: Int
