@@ -25,8 +25,6 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
-        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
-        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.1.0"),
     ],
     targets: [
         // MARK: engine
@@ -64,8 +62,6 @@ let package = Package(
             dependencies: [
                 "Micrograd", "MicrogradGraph", "HTTPServer",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strictSwift
         ),
@@ -142,6 +138,6 @@ let package = Package(
             dependencies: ["MicrogradService", "HTTPServer", "HTTPTesting", "MicrogradGraph", "FuzzEntryPoints"],
             swiftSettings: strictSwift
         ),
-        .testTarget(name: "MicrogradCLITests", dependencies: ["MicrogradCLI"], swiftSettings: strictSwift),
+        .testTarget(name: "MicrogradCLITests", dependencies: ["MicrogradCLI", "HTTPTesting"], swiftSettings: strictSwift),
     ]
 )

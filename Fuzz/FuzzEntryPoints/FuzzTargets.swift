@@ -24,7 +24,7 @@ public enum FuzzTargets {
         do throws(Problem) {
             spec = try GraphRequestDecoder.decode(body, limits: limits)
         } catch {
-            check(error, allowedStatuses: [400, 413, 422])
+            check(error, allowed: [.malformedJSON, .invalidRequest, .invalidGraph, .invalidExpression, .tooLarge])
             return
         }
         checkSpec(spec)
@@ -37,7 +37,7 @@ public enum FuzzTargets {
         do throws(Problem) {
             spec = try ExpressionCompiler.compile(source, values: boundVariables, limits: limits)
         } catch {
-            check(error, allowedStatuses: [413, 422])
+            check(error, allowed: [.tooLarge, .invalidGraph, .invalidExpression])
             if let column = error.column, column < 1 || column > source.utf8.count + 1 {
                 fatalError("column \(column) outside a \(source.utf8.count)-byte expression")
             }
@@ -63,13 +63,13 @@ public enum FuzzTargets {
         do throws(Problem) {
             _ = try GraphCallDecoder.expressionBatch(body)
         } catch {
-            check(error, allowedStatuses: [400, 413, 422])
+            check(error, allowed: [.malformedJSON, .invalidRequest, .invalidValues])
         }
         let call: GraphCall
         do throws(Problem) {
             call = try GraphCallDecoder.decode(body)
         } catch {
-            check(error, allowedStatuses: [400, 422])
+            check(error, allowed: [.malformedJSON, .invalidRequest, .invalidValues])
             return
         }
         // The neuron tanh(x1*w1 + x2*w2 + b), leaves 0, 1, 3, 4, 7 as the expression compiler numbers them.
@@ -141,13 +141,15 @@ public enum FuzzTargets {
         }
     }
 
-    private static func check(_ problem: Problem, allowedStatuses: Set<Int>) {
-        if !allowedStatuses.contains(problem.status) {
-            fatalError("status \(problem.status) (\(problem.type)) for bad input; expected one of \(allowedStatuses.sorted())")
+    private static func check(_ problem: Problem, allowed: Set<Problem.Kind>) {
+        if !allowed.contains(problem.kind) {
+            fatalError("\(problem.kind) for bad input; expected one of \(allowed.map(\.rawValue).sorted())")
         }
-        if problem.detail.isEmpty || !problem.type.hasPrefix("/problems/") { fatalError("incomplete problem \(problem)") }
-        // The problem must serialise (the service sends exactly these bytes).
-        let encoded = GraphEncoder.problem(problem, instance: nil)
+        if problem.detail.isEmpty { fatalError("incomplete problem \(problem)") }
+        // The problem must serialise (the service sends these bytes, with its own type, title and status).
+        let encoded = GraphEncoder.problem(
+            type: problem.kind.rawValue, title: problem.kind.title, status: 400, detail: problem.detail,
+            pointer: problem.pointer, column: problem.column)
         if encoded.first != UInt8(ascii: "{") || encoded.contains(where: { $0 < 0x20 }) {
             fatalError("problem encoded badly: \(String(decoding: encoded, as: UTF8.self))")
         }

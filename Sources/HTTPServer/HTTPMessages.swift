@@ -88,8 +88,9 @@ public enum HTTPStatus {
     }
 }
 
-/// ASCII case-insensitive comparison without allocating (header names are ASCII tokens).
-func asciiCaseInsensitiveEqual(_ a: String, _ b: String) -> Bool {
+/// ASCII case-insensitive comparison without allocating (header names are ASCII tokens); the one such compare
+/// of the package, for header names, media types and parameter names alike.
+public func asciiCaseInsensitiveEqual(_ a: String, _ b: String) -> Bool {
     if a.utf8.count != b.utf8.count { return false }  // O(1) for native strings: most pairs end here
     let contiguous = a.utf8.withContiguousStorageIfAvailable { pa in
         b.utf8.withContiguousStorageIfAvailable { pb in
@@ -112,6 +113,14 @@ func asciiCaseInsensitiveEqual(_ a: String, _ b: String) -> Bool {
             return false
         }
     }
+}
+
+/// `bytes` equals `literal` ignoring ASCII case, over bytes already in hand (a slice of a header value).
+public func asciiCaseInsensitiveEqual(_ bytes: UnsafeBufferPointer<UInt8>, _ literal: StaticString) -> Bool {
+    guard bytes.count == literal.utf8CodeUnitCount else { return false }
+    let p = literal.utf8Start
+    for k in 0..<bytes.count where bytes[k] != p[k] && asciiLower(bytes[k]) != asciiLower(p[k]) { return false }
+    return true
 }
 
 @inline(__always)

@@ -9,12 +9,12 @@ enum TestHostRoutes {
     static let router: Router = {
         var router = Router()
         router.get("/hello") { _ in HTTPResponse.plainText(status: 200, "hello\n") }
-        // Sleeps ?ms=N milliseconds (at most 5 s) after announcing itself on stdout, so the test knows it is in flight.
-        router.get("/slow") { request in
-            let milliseconds = min(5000, max(0, Int(request.queryValue("ms") ?? "") ?? 0))
+        // Announces itself on stdout, then holds the request until a line arrives on stdin (or stdin closes,
+        // so a test that died cannot leave it waiting): the test decides when it finishes, no clock involved.
+        router.get("/gate") { request in
             writeLine("BEGIN \(request.queryValue("tag") ?? "-")")
-            usleep(UInt32(milliseconds) * 1000)
-            return HTTPResponse.plainText(status: 200, "slept \(milliseconds)\n")
+            _ = readLine()
+            return HTTPResponse.plainText(status: 200, "released\n")
         }
         return router
     }()

@@ -1,5 +1,6 @@
 // A tiny server process for HTTPServerTests' SIGTERM test: the test starts it, reads "PORT n" from stdout,
-// sends requests, signals it, and checks that in-flight requests complete and the process exits 0.
+// sends requests, signals it, releases the held request through stdin, and checks that it completes and the
+// process exits 0.
 // Handlers live in Handlers.swift (closures in this file would be @MainActor and trap on MHD's threads).
 import HTTPServer
 import Logging

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Micrograd
 import MicrogradGraph
 import MicrogradService
 
@@ -9,7 +8,7 @@ import Glibc
 import Darwin
 #endif
 
-/// `micrograd eval`: the service's evaluation, offline. Same decoder, evaluator and encoders as POST /evaluate.
+/// `micrograd eval`: the service's evaluation, offline: the same `EvaluationPipeline` as POST /evaluate.
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
@@ -35,15 +34,15 @@ struct EvalCommand: ParsableCommand {
     @Option(name: .customLong("set"), help: "One variable of the expression, name=value (repeatable).")
     var assignments: [String] = []
 
-    @Option(name: .shortAndLong, help: "Output: json, dot, jgf or svg.")
-    var format: String = "json"
+    @Option(name: .shortAndLong, help: "Output: \(GraphFormat.names).")
+    var format: String = GraphFormat.json.rawValue
 
     @Option(help: "Most nodes in the graph.")
     var maxNodes: Int = 1_000_000
 
     func validate() throws {
-        guard GraphFormat(rawValue: format) != nil else {
-            throw ValidationError("--format must be json, dot, jgf or svg (got '\(format)').")
+        guard GraphFormat(named: format) != nil else {
+            throw ValidationError("--format must be one of \(GraphFormat.names) (got '\(format)').")
         }
         if expression == nil, values != nil || !assignments.isEmpty {
             throw ValidationError("--values and --set go with --expression.")
@@ -55,36 +54,35 @@ struct EvalCommand: ParsableCommand {
 
     func run() throws {
         let body = try expression.map { try expressionRequest($0) } ?? readInput()
-        let limits = GraphLimits(maxNodes: maxNodes)
-        do {
+        let format = GraphFormat(named: format)!
+        let pipeline = EvaluationPipeline(limits: GraphLimits(maxNodes: maxNodes))
+        do throws(ServiceProblem) {
             // Arrays in an expression's values: a batch, answered as POST /evaluate answers it (JSON columns).
-            if let batch = try ExpressionBatch.answer(body, limits: limits) {
-                guard format == "json" else { throw CLIError("a batch (arrays in values) is printed as JSON only") }
+            if let batch = try ExpressionBatch.answer(body, limits: pipeline.limits) {
+                guard format == .json else {
+                    throw ServiceProblem(name: "not-acceptable", title: "Not acceptable", status: 406,
+                                         detail: "a batch (arrays in values) is printed as JSON only")
+                }
                 writeAll(batch + [UInt8(ascii: "\n")], to: 1)
                 return
             }
-            let spec = try GraphRequestDecoder.decode(body, limits: limits)
-            let graph = GraphEvaluator.evaluate(spec, on: Tape.current)
-            let output: [UInt8]
-            switch GraphFormat(rawValue: format)! {
-            case .json: output = GraphEncoder.json(graph, graphID: "local")
-            case .jgf: output = GraphEncoder.jgf(graph, graphID: "local")
-            case .dot: output = GraphEncoder.dot(graph)
-            case .svg:
-                switch SVGRenderer().render(dot: GraphEncoder.dot(graph)) {
-                case .success(let svg): output = svg
-                case .failure(let failure): throw CLIError("cannot draw SVG: \(failure)")
-                }
-            }
+            let graph = try pipeline.evaluate(body, for: format)
+            let output = try pipeline.represent(graph, id: "local", as: format).get()
             writeAll(output + (output.last == UInt8(ascii: "\n") ? [] : [UInt8(ascii: "\n")]), to: 1)
-        } catch let problem as Problem {
-            var message = "micrograd: \(problem.title.lowercased()): \(problem.detail)"
-            if let pointer = problem.pointer { message += " (at \(pointer.isEmpty ? "the whole request" : pointer)" }
-            if let column = problem.column { message += problem.pointer == nil ? " (column \(column)" : ", column \(column)" }
-            if problem.pointer != nil || problem.column != nil { message += ")" }
-            writeAll(Array((message + "\n").utf8), to: 2)
+        } catch {
+            writeAll(Array((Self.describe(error) + "\n").utf8), to: 2)
             throw ExitCode(1)
         }
+    }
+
+    /// One line of text for a problem: its title, detail, and where (pointer, column).
+    static func describe(_ problem: ServiceProblem) -> String {
+        var message = "micrograd: \(problem.title.lowercased()): \(problem.detail)"
+        var place: [String] = []
+        if let pointer = problem.pointer { place.append("at \(pointer.isEmpty ? "the whole request" : pointer)") }
+        if let column = problem.column { place.append("column \(column)") }
+        if !place.isEmpty { message += " (" + place.joined(separator: ", ") + ")" }
+        return message
     }
 
     /// Builds the expression-form request, so `--expression` takes exactly the service's path.
@@ -103,9 +101,9 @@ struct EvalCommand: ParsableCommand {
             guard parts.count == 2, let value = Double(parts[1]), value.isFinite else {
                 throw ValidationError("--set takes name=number, got '\(assignment)'.")
             }
-            members.append("\(jsonString(String(parts[0]))): \(value)")
+            members.append("\(GraphEncoder.jsonString(String(parts[0]))): \(value)")
         }
-        let request = "{\"expression\": \(jsonString(source)), \"values\": {\(members.joined(separator: ", "))}}"
+        let request = "{\"expression\": \(GraphEncoder.jsonString(source)), \"values\": {\(members.joined(separator: ", "))}}"
         return Array(request.utf8)
     }
 
@@ -144,25 +142,6 @@ func writeAll(_ bytes: [UInt8], to fd: Int32) {
         let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, $0.count - written) }
         if n > 0 { written += n } else if errno != EINTR { return }
     }
-}
-
-/// A JSON string literal for `text` (RFC 8259 escaping).
-func jsonString(_ text: String) -> String {
-    var out = "\""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        case _ where scalar.value < 0x20:
-            let hex = String(scalar.value, radix: 16)
-            out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-        default: out.unicodeScalars.append(scalar)
-        }
-    }
-    return out + "\""
 }
 
 extension StringProtocol {

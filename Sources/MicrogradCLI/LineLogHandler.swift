@@ -1,5 +1,5 @@
+import HTTPServer
 import Logging
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -8,7 +8,7 @@ import Darwin
 #endif
 
 /// swift-log's `StreamLogHandler` line format (`<time> <level> <label>: [<source>] <message>`) on standard output,
-/// built straight into bytes for the common line without metadata: one access-log line per request cost
+/// built straight into the output buffer for the common line without metadata: one access-log line per request cost
 /// ~10,000 instructions through StreamLogHandler's interpolations, strftime array and String round trips.
 /// Lines with metadata (or an error, or a metadata provider) go through a StreamLogHandler: same text either way.
 struct LineLogHandler: LogHandler {
@@ -45,59 +45,68 @@ struct LineLogHandler: LogHandler {
             full.log(event: event)
             return
         }
-        let message = event.message.description
-        var line: [UInt8] = []
-        line.reserveCapacity(48 + label.utf8.count + message.utf8.count + 32)
-        Self.appendTimestamp(to: &line)
-        line.append(UInt8(ascii: " "))
-        line.append(contentsOf: event.level.rawValue.utf8)
-        if !label.isEmpty { line.append(UInt8(ascii: " ")) }
-        line.append(contentsOf: label.utf8)
-        line.append(contentsOf: ": [".utf8)
-        line.append(contentsOf: event.source.utf8)
-        line.append(contentsOf: "] ".utf8)
-        line.append(contentsOf: message.utf8)
-        line.append(UInt8(ascii: "\n"))
-        line.withUnsafeBufferPointer { StandardOutputLines.write(bytes: $0) }
+        var message = event.message.description
+        message.withUTF8 { message in
+            // Warnings and errors are written at once; info lines wait in the buffer.
+            Self.write(level: event.level, label: label, source: event.source, message: UnsafeRawBufferPointer(message),
+                       flush: event.level >= .notice)
+        }
     }
 
-    /// The text of the last second stamped: localtime_r + strftime were ~1,900 instructions a line.
-    private static let lastStamp = Mutex(Timestamp())
+    /// `<time> <level> <label>: [<source>] <message>` and a newline, into the output buffer.
+    static func write(level: Logger.Level, label: String, source: String, message: UnsafeRawBufferPointer, flush: Bool) {
+        BufferedStandardOutput.shared.append(
+            reserve: 48 + label.utf8.count + source.utf8.count + message.count, flush: flush
+        ) { buffer in
+            buffer.stamp.append(to: &buffer.bytes)
+            buffer.bytes.append(UInt8(ascii: " "))
+            buffer.bytes.append(contentsOf: level.rawValue.utf8)
+            if !label.isEmpty { buffer.bytes.append(UInt8(ascii: " ")) }
+            buffer.bytes.append(contentsOf: label.utf8)
+            buffer.bytes.append(contentsOf: ": [".utf8)
+            buffer.bytes.append(contentsOf: source.utf8)
+            buffer.bytes.append(contentsOf: "] ".utf8)
+            buffer.bytes.append(contentsOf: message)
+            buffer.bytes.append(UInt8(ascii: "\n"))
+        }
+    }
+}
 
-    /// `strftime("%Y-%m-%dT%H:%M:%S%z")` of local time, as StreamLogHandler writes it (localtime_r: thread-safe).
-    private static func appendTimestamp(to line: inout [UInt8]) {
+/// The server's access log straight into the output buffer, as the same lines a `LineLogHandler` writes for
+/// `logger.info(line, source: HTTPServer.accessLogSource)`, without a String or LogEvent per request.
+struct AccessLogLines: AccessLogSink {
+    let label: String
+
+    func writeAccessLine(_ line: UnsafeRawBufferPointer) {
+        LineLogHandler.write(level: .info, label: label, source: HTTPServer.accessLogSource, message: line, flush: false)
+    }
+}
+
+/// `strftime("%Y-%m-%dT%H:%M:%S%z")` of local time, as StreamLogHandler writes it, computed once a second:
+/// localtime_r + strftime were ~1,900 instructions a line. Lives in the output buffer, under its lock.
+struct LogTimestamp {
+    private var second: time_t = -1
+    /// 24 bytes ("2026-11-27T03:06:05+0000"), inline: no allocation.
+    private var text: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+    private var count = 0
+
+    mutating func append(to line: inout [UInt8]) {
         let now = time(nil)
-        var stamp = lastStamp.withLock { $0 }
-        if stamp.second != now {
-            stamp = Timestamp(now)
-            lastStamp.withLock { $0 = stamp }
-        }
-        withUnsafeBytes(of: stamp.text) { raw in
-            if stamp.count == 0 {
-                line.append(contentsOf: "<unknown>".utf8)
-            } else {
-                line.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[..<stamp.count]))
-            }
-        }
-    }
-
-    /// One second's timestamp text (24 bytes: "2026-11-27T03:06:05+0000"), inline: no allocation.
-    private struct Timestamp {
-        var second: time_t = -1
-        var text: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-        var count = 0
-
-        init() {}
-
-        init(_ now: time_t) {
+        if now != second {
             second = now
             var seconds = now
             var parts = tm()
-            let written = withUnsafeMutableBytes(of: &text) { raw in
+            count = withUnsafeMutableBytes(of: &text) { raw in
                 localtime_r(&seconds, &parts) == nil
                     ? 0 : strftime(raw.baseAddress!.assumingMemoryBound(to: CChar.self), raw.count, "%Y-%m-%dT%H:%M:%S%z", &parts)
             }
-            count = written
+        }
+        withUnsafeBytes(of: text) { raw in
+            if count == 0 {
+                line.append(contentsOf: "<unknown>".utf8)
+            } else {
+                line.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[..<count]))
+            }
         }
     }
 }

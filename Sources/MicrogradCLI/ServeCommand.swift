@@ -43,7 +43,7 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Seconds a silent or stalled connection is kept. [env: IDLE_TIMEOUT] (default: 30)")
     var idleTimeout: Int?
 
-    @Option(help: "Bytes per connection for the request line and headers (431 beyond). [env: HEADER_MEMORY] (default: 65536)")
+    @Option(help: "Bytes per connection for the request line and headers (431 beyond). [env: HEADER_MEMORY] (default: 32768)")
     var headerMemory: Int?
 
     @Option(help: "Evaluated graphs kept for GET /graph.*. [env: STORE_GRAPHS] (default: 256)")
@@ -93,7 +93,8 @@ struct ServeCommand: ParsableCommand {
 
         let running: ServingGraphService
         do {
-            running = try GraphService.serve(configuration: configuration, logger: logger)
+            running = try GraphService.serve(
+                configuration: configuration, logger: logger, accessLog: AccessLogLines(label: logger.label))
         } catch {
             throw ValidationError("Cannot start the server: \(error)")
         }
@@ -117,7 +118,8 @@ struct ServeCommand: ParsableCommand {
             connectionLimit: try EnvironmentDefault.int(connectionLimit, "CONNECTION_LIMIT", default: 1000),
             perIPConnectionLimit: try EnvironmentDefault.int(perIPConnectionLimit, "PER_IP_CONNECTION_LIMIT", default: 0),
             idleTimeoutSeconds: try EnvironmentDefault.int(idleTimeout, "IDLE_TIMEOUT", default: 30),
-            connectionMemoryLimitBytes: try EnvironmentDefault.int(headerMemory, "HEADER_MEMORY", default: 64 << 10))
+            connectionMemoryLimitBytes: try EnvironmentDefault.int(
+                headerMemory, "HEADER_MEMORY", default: ServerConfiguration().connectionMemoryLimitBytes))
         let limits = GraphLimits(
             maxNodes: try positive(EnvironmentDefault.int(maxNodes, "MAX_NODES", default: 1_000_000), "max-nodes"),
             maxExpressionBytes: try positive(

@@ -34,14 +34,11 @@ public final class GraphService: Sendable {
         self.store = store ?? InMemoryGraphStore(limits: configuration.store)
         self.metrics = metrics
         self.renderer = renderer ?? SVGRenderer(configuration: configuration.svg)
-        registered = RegisteredGraphRoutes(
-            limits: configuration.graphLimits, store: self.store, metrics: metrics, renderer: self.renderer,
-            logger: logger)
+        let pipeline = EvaluationPipeline(limits: configuration.graphLimits, renderer: self.renderer)
+        registered = RegisteredGraphRoutes(pipeline: pipeline, store: self.store, metrics: metrics, logger: logger)
         router = Self.makeRouter(
-            evaluate: EvaluateRoute(
-                limits: configuration.graphLimits, store: self.store, metrics: metrics, renderer: self.renderer,
-                logger: logger),
-            graphs: GraphRoutes(store: self.store, renderer: self.renderer, isPrivate: configuration.isPrivate),
+            evaluate: EvaluateRoute(pipeline: pipeline, store: self.store, metrics: metrics, logger: logger),
+            graphs: GraphRoutes(store: self.store, pipeline: pipeline, isPrivate: configuration.isPrivate),
             operations: OperationsRoutes(metrics: metrics, isDraining: isDraining))
     }
 
@@ -63,7 +60,7 @@ public final class GraphService: Sendable {
 
     /// How the HTTP server words its own refusals (413, 431, ...): as problems, like every other error.
     public static func errorResponse(status: Int, detail: String) -> HTTPResponse {
-        .problem(Problem.serverRefusal(status: status, detail: detail))
+        .problem(ServiceProblem.serverRefusal(status: status, detail: detail))
     }
 
     private static func makeRouter(evaluate: EvaluateRoute, graphs: GraphRoutes, operations: OperationsRoutes) -> Router {
@@ -71,9 +68,9 @@ public final class GraphService: Sendable {
             notFound: { request in
                 .problem(.notFound("Nothing is served at \(request.path). See /openapi.yaml for the API."))
             },
+            // The router adds the Allow header.
             methodNotAllowed: { request, allow in
-                .problem(.methodNotAllowed(method: request.method, path: request.path, allow: allow),
-                         headers: [("Allow", allow.joined(separator: ", "))])
+                .problem(.methodNotAllowed(method: request.method, path: request.path, allow: allow))
             })
         router.post("/evaluate", evaluate.respond)
         router.get("/graph.dot") { graphs.respond(to: $0, format: .dot) }

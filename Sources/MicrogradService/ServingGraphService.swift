@@ -25,13 +25,15 @@ public final class ServingGraphService: Sendable {
 
 extension GraphService {
     /// Starts the graph API on `configuration.server`'s address: the entry point of `micrograd serve` and of
-    /// the tests that talk to a real socket. Collaborators as in ``init(configuration:store:renderer:metrics:logger:isDraining:)``.
+    /// the tests that talk to a real socket. Collaborators as in ``init(configuration:store:renderer:metrics:logger:isDraining:)``;
+    /// `accessLog` as in `HTTPServer`'s initializer.
     public static func serve(
         configuration: ServiceConfiguration = ServiceConfiguration(),
         store: (any GraphStore)? = nil,
         renderer: SVGRenderer? = nil,
         metrics: ServiceMetrics = ServiceMetrics(),
-        logger: Logger = Logger(label: "micrograd")
+        logger: Logger = Logger(label: "micrograd"),
+        accessLog: (any AccessLogSink)? = nil
     ) throws -> ServingGraphService {
         // The server's handler holds the service, so the service reaches the server weakly (no cycle).
         let link = ServerLink()
@@ -40,7 +42,7 @@ extension GraphService {
             isDraining: { link.isDraining })
         let server = HTTPServer(
             configuration: configuration.server, logger: logger,
-            handler: { service.respond(to: $0) }, errorResponder: GraphService.errorResponse)
+            handler: { service.respond(to: $0) }, errorResponder: GraphService.errorResponse, accessLog: accessLog)
         link.set(server)
         try server.start()
         return ServingGraphService(service: service, server: server)

@@ -101,10 +101,9 @@ import Testing
             let silent = try TestConnection(port: server.port)
             let stalled = try TestConnection(port: server.port)
             try stalled.send(requestHead("POST", "/stalled", contentLength: 100) + [1, 2, 3])
-            // Served meanwhile (each request is quick; the busy connection is never idle for a second).
-            let busy = try TestConnection(port: server.port)
+            // Served meanwhile, each on a fresh connection (so no pause of a loaded machine can make one idle).
             for index in 0..<20 {
-                let response = try busy.request("POST", "/", body: [UInt8(index)])
+                let response = try TestConnection(port: server.port).request("POST", "/", body: [UInt8(index)])
                 #expect(response.body == [UInt8(index)])
             }
             #expect(silent.waitForClose(), "a silent connection must be closed after the idle timeout")
@@ -130,21 +129,34 @@ import Testing
     }
 
     @Test func idleClientFreesItsSlot() throws {
-        let configuration = ServerConfiguration(threads: 1, connectionLimit: 1, idleTimeoutSeconds: 1)
-        try withServer(configuration, handler: echoHandler) { server in
-            let silent = try TestConnection(port: server.port)
-            usleep(200_000)  // let the server accept the silent one first: it takes the only slot
+        let gate = Gate()
+        let handler: HTTPServer.Handler = { request in
+            if request.path == "/hold" { gate.pass() }
+            return echoHandler(request)
+        }
+        // Two workers: the one holding the request cannot accept; the other refuses over the limit.
+        let configuration = ServerConfiguration(threads: 2, connectionLimit: 1, idleTimeoutSeconds: 1)
+        try withServer(configuration, handler: handler) { server in
+            let holder = try TestConnection(port: server.port, timeoutSeconds: 30)
+            try holder.sendRequest("GET", "/hold")
+            #expect(gate.waitUntilInside())  // accepted: it has the only slot
             // At the limit a new client is refused at once rather than left waiting...
-            let refused = try TestConnection(port: server.port, timeoutSeconds: 2)
-            #expect(refused.waitForClose(), "a client over the connection limit is closed at once")
-            // ...until the silent one is dropped for idleness and frees the slot for the next client.
-            #expect(silent.waitForClose())
+            // (Refused, its request is never answered: an accepted one would be, by the free worker.)
+            let refused = try TestConnection(port: server.port, timeoutSeconds: 30)
+            try? refused.sendRequest("POST", "/", body: [3])
+            #expect(throws: TestClientError.self, "a client over the connection limit is closed unanswered") {
+                try refused.readResponse()
+            }
+            gate.release()
+            #expect(try holder.readResponse().status == 200)
+            // ...until the holder, now idle, is dropped for idleness and frees the slot for the next client.
+            #expect(holder.waitForClose())
             // The slot is free once the server has counted the close, a moment after the client sees it.
             var served: [UInt8]?
-            for _ in 0..<40 where served == nil {
+            #expect(eventually {
                 served = try? TestConnection(port: server.port).request("POST", "/", body: [2]).body
-                if served == nil { usleep(50_000) }
-            }
+                return served != nil
+            })
             #expect(served == [2])
         }
     }

@@ -6,12 +6,9 @@ import Testing
 
 @Suite struct ShutdownTests {
     @Test func shutdownFinishesInFlightAndClosesIdleConnections() throws {
-        let started = DispatchSemaphore(value: 0)
+        let gate = Gate()
         let handler: HTTPServer.Handler = { request in
-            if request.path == "/slow" {
-                started.signal()
-                usleep(400_000)
-            }
+            if request.path == "/slow" { gate.pass() }
             return HTTPResponse(status: 200, body: Array("done \(request.path)".utf8))
         }
         let server = HTTPServer(
@@ -27,103 +24,122 @@ import Testing
         let slowDone = DispatchSemaphore(value: 0)
         Thread {
             slowResult.withLock { result in
-                result = Result { try TestConnection(port: port).request("GET", "/slow") }
+                result = Result { try TestConnection(port: port, timeoutSeconds: 60).request("GET", "/slow") }
             }
             slowDone.signal()
         }.start()
-        #expect(started.wait(timeout: .now() + 10) == .success)
+        #expect(gate.waitUntilInside())
 
         #expect(!server.isDraining)
-        server.shutdown(gracePeriod: .seconds(10))
-        #expect(server.isDraining)
+        let stopped = DispatchSemaphore(value: 0)
+        Thread {
+            server.shutdown(gracePeriod: .seconds(60))
+            stopped.signal()
+        }.start()
+        // While the request is held in its handler: draining, and no longer accepting. The listening port stays
+        // ours until the server stops, so "refused" cannot be another test's server.
+        #expect(eventually { server.isDraining })
+        #expect(eventually { isRefused(port) })
+        #expect(stopped.wait(timeout: .now()) == .timedOut, "shutdown must wait for the request in flight")
+        gate.release()
 
-        #expect(slowDone.wait(timeout: .now() + 10) == .success)
+        #expect(slowDone.wait(timeout: .now() + 60) == .success)
         let slow = try #require(try slowResult.current?.get())
         #expect(slow.status == 200)
         #expect(slow.text == "done /slow")
         #expect(slow.header("Connection")?.lowercased() == "close")
+        #expect(stopped.wait(timeout: .now() + 60) == .success)
         #expect(idle.waitForClose(), "idle keep-alive connections are closed by shutdown")
-        #expect(throws: TestClientError.self) { try TestConnection(port: port) }  // no longer listening
         server.shutdown(gracePeriod: .seconds(1))  // a second call is harmless
     }
 
-    /// The real thing: a server process gets SIGTERM while requests are in flight, completes them and exits 0.
-    /// Stopping while clients connect and send must never abort the process. (libmicrohttpd 0.9.75's
-    /// MHD_quiesce_daemon did, racing its own workers: the server no longer calls it.)
-    @Test(.timeLimit(.minutes(1))) func stoppingUnderTrafficNeverAborts() throws {
+    /// Stopping while clients connect and send must never abort the process, and every answer a client gets is
+    /// complete and right. (libmicrohttpd 0.9.75's MHD_quiesce_daemon aborted, racing its own workers: the server no
+    /// longer calls it.) Traffic runs before, during and after the stop: the stop waits for answered requests, and
+    /// the clients stop only after it returned.
+    @Test(.timeLimit(.minutes(3))) func stoppingUnderTrafficNeverAborts() throws {
         let quiet = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
-        for _ in 0..<25 {
+        for round in 0..<10 {
             let server = HTTPServer(
-                configuration: ServerConfiguration(host: "127.0.0.1", port: 0, threads: 2, idleTimeoutSeconds: 5),
+                configuration: ServerConfiguration(host: "127.0.0.1", port: 0, threads: 2, idleTimeoutSeconds: 30),
                 logger: quiet, handler: echoHandler)
             try server.start()
             let port = server.port
-            let trafficEnds = DispatchTime.now() + .milliseconds(150)
+            let stopped = Shared(false)
+            let answered = DispatchSemaphore(value: 0)
+            let failures = Shared<[String]>([])
             let clients = DispatchGroup()
             clients.enter()
             DispatchQueue.global().async {
                 onThreads(4) { _ in
-                    // New connections, keep-alive requests and half-sent requests, before, during and after the stop.
-                    while DispatchTime.now() < trafficEnds {
-                        guard let connection = try? TestConnection(port: port, timeoutSeconds: 1) else { continue }
-                        _ = try? connection.request("POST", "/", body: [1, 2, 3])
+                    // New connections, keep-alive requests and half-sent requests, until the server has stopped.
+                    var attempts = 0
+                    while !stopped.current && attempts < 100_000 {
+                        attempts += 1
+                        // Refused (connect or reset) once the stop began: fine. A wrong answer or silence is not.
+                        guard let connection = try? TestConnection(port: port, timeoutSeconds: 30) else { continue }
+                        do {
+                            let response = try connection.request("POST", "/", body: [1, 2, 3])
+                            if response.status != 200 || response.body != [1, 2, 3] {
+                                failures.withLock { $0.append("answered \(response.status) \(response.body)") }
+                            }
+                            answered.signal()
+                        } catch TestClientError.timedOut {
+                            failures.withLock { $0.append("a request got no answer and no close") }
+                        } catch TestClientError.malformed(let why) {
+                            failures.withLock { $0.append("malformed answer: \(why)") }
+                        } catch {}
                         try? connection.send(requestHead("POST", "/", contentLength: 10) + [1])
                     }
                 }
                 clients.leave()
             }
-            usleep(30_000)
+            for _ in 0..<8 { #expect(answered.wait(timeout: .now() + 30) == .success) }
             server.shutdown(gracePeriod: .milliseconds(200))
-            clients.wait()
+            stopped.withLock { $0 = true }
+            #expect(clients.wait(timeout: .now() + 120) == .success)
+            let wrong = failures.current
+            #expect(wrong.count == 0, "round \(round): \(wrong.prefix(5))")
         }
     }
 
-    @Test(.timeLimit(.minutes(1))) func sigtermCompletesInFlightRequestsAndExitsZero() throws {
+    /// The real thing: a server process gets SIGTERM while a request is in flight and idle keep-alive connections
+    /// are open; it stops accepting, completes the request (with `Connection: close`), closes the idle connection
+    /// and exits 0. The host's /gate handler holds the request until the test writes a line to the host's stdin.
+    @Test(.timeLimit(.minutes(2))) func sigtermCompletesInFlightRequestsAndExitsZero() throws {
         let host = try TestHostProcess()
-        defer { host.terminateIfRunning() }
+        defer { host.stop() }
         let port = host.port
 
         let idle = try TestConnection(port: port)
         #expect(try idle.request("GET", "/hello").text == "hello\n")
 
-        let inFlight = 3
-        let results = Shared<[Int: String]>([:])
-        let group = DispatchGroup()
-        for tag in 0..<inFlight {
-            group.enter()
-            Thread {
-                let outcome: String
-                do {
-                    let response = try TestConnection(port: port, timeoutSeconds: 20).request("GET", "/slow?ms=700&tag=\(tag)")
-                    outcome = "\(response.status) \(response.text.trimmingCharacters(in: .newlines)) \(response.header("Connection") ?? "")"
-                } catch {
-                    outcome = "error \(error)"
-                }
-                results.withLock { $0[tag] = outcome }
-                group.leave()
-            }.start()
-        }
-        // Signal once every request has entered its handler. Two connections may share a pool thread (handlers run
-        // synchronously), so an early one may already be answered; the last to begin is surely still in flight.
-        var lastBegun = -1
-        for _ in 0..<inFlight {
-            let line = try host.readLine()
-            #expect(line.hasPrefix("BEGIN "), "unexpected host output: \(line)")
-            lastBegun = Int(line.dropFirst(6)) ?? -1
-        }
+        let result = Shared<String?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Thread {
+            let outcome: String
+            do {
+                let response = try TestConnection(port: port, timeoutSeconds: 60).request("GET", "/gate?tag=7")
+                outcome = "\(response.status) \(response.text.trimmingCharacters(in: .newlines)) \(response.header("Connection") ?? "")"
+            } catch {
+                outcome = "error \(error)"
+            }
+            result.withLock { $0 = outcome }
+            done.signal()
+        }.start()
+        #expect(try host.readLine() == "BEGIN 7")
         kill(host.pid, SIGTERM)
-
-        #expect(group.wait(timeout: .now() + 20) == .success)
-        for tag in 0..<inFlight {
-            #expect(results.current[tag]?.hasPrefix("200 slept 700") == true, "request \(tag): \(results.current[tag] ?? "-")")
-        }
-        // Answered while draining, so it tells the client the connection ends.
-        #expect(results.current[lastBegun] == "200 slept 700 close")
-        #expect(idle.waitForClose())
         #expect(try host.readLine() == "SIGNAL \(SIGTERM)")
+        // Draining: new connections are refused while the request is still held (the port is still the host's).
+        #expect(eventually { isRefused(port) })
+        #expect(done.wait(timeout: .now()) == .timedOut, "the request in flight must not be cut off")
+        host.releaseGate()
+
+        #expect(done.wait(timeout: .now() + 60) == .success)
+        #expect(result.current == "200 released close")
+        #expect(idle.waitForClose())
         #expect(try host.readLine() == "STOPPED")
-        let status = try host.waitForExit(seconds: 20)
-        #expect(status == 0)
+        #expect(try host.waitForExit(seconds: 60) == 0)
     }
 }
 
@@ -131,6 +147,7 @@ import Testing
 final class TestHostProcess {
     let process = Process()
     let output = Pipe()
+    let input = Pipe()
     private var buffer: [UInt8] = []
     private(set) var port = 0
 
@@ -140,13 +157,19 @@ final class TestHostProcess {
         let executable = try Self.hostExecutable()
         process.executableURL = executable
         process.standardOutput = output
+        process.standardInput = input
         process.standardError = FileHandle.nullDevice
         try process.run()
-        let first = try readLine()
-        guard first.hasPrefix("PORT "), let port = Int(first.dropFirst(5)) else {
-            throw TestClientError.malformed("HTTPTestHost said: \(first)")
+        do {
+            let first = try readLine()
+            guard first.hasPrefix("PORT "), let port = Int(first.dropFirst(5)) else {
+                throw TestClientError.malformed("HTTPTestHost said: \(first)")
+            }
+            self.port = port
+        } catch {
+            stop()  // never leave the child behind
+            throw error
         }
-        self.port = port
     }
 
     /// The helper is built next to the test bundle by `swift build --build-tests` / `swift test`.
@@ -180,13 +203,21 @@ final class TestHostProcess {
         }
     }
 
+    /// Lets the request held in /gate finish.
+    func releaseGate() {
+        try? input.fileHandleForWriting.write(contentsOf: Array("RELEASE\n".utf8))
+    }
+
+    /// The exit status; throws if the process still runs after `seconds` (a hang guard).
     func waitForExit(seconds: Int) throws -> Int32 {
         for _ in 0..<(seconds * 100) where process.isRunning { usleep(10_000) }
         guard !process.isRunning else { throw TestClientError.timedOut }
         return process.terminationStatus
     }
 
-    func terminateIfRunning() {
+    /// Kills the process if it still runs and waits until it is gone.
+    func stop() {
         if process.isRunning { kill(pid, SIGKILL) }
+        process.waitUntilExit()
     }
 }

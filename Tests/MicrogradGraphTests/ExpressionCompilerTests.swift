@@ -95,7 +95,7 @@ struct ExpressionCompilerTests {
             try ExpressionCompiler.compile(source, values: [("x", 1)])
         } throws: { error in
             guard let problem = error as? Problem else { return false }
-            return problem.status == 422 && problem.type == "/problems/invalid-expression"
+            return problem.kind == .invalidExpression
                 && problem.column == column && problem.pointer == "/expression" && problem.detail.contains(detail)
         }
     }
@@ -117,9 +117,9 @@ struct ExpressionCompilerTests {
         let small = GraphLimits(maxNodes: 3, maxExpressionBytes: 16)
         #expect {
             try ExpressionCompiler.compile("x*x*x*x", values: [("x", 1)], limits: small)
-        } throws: { ($0 as? Problem)?.status == 422 && ($0 as? Problem)?.detail.contains("node cap") == true }
+        } throws: { ($0 as? Problem)?.kind == .invalidGraph && ($0 as? Problem)?.detail.contains("node cap") == true }
         #expect {
             try ExpressionCompiler.compile(String(repeating: "x+", count: 20) + "x", values: [("x", 1)], limits: small)
-        } throws: { ($0 as? Problem)?.status == 413 }
+        } throws: { ($0 as? Problem)?.kind == .tooLarge }
     }
 }

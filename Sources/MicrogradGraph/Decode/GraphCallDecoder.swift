@@ -162,8 +162,7 @@ public enum GraphCallDecoder {
             let base = pointer
             sawArray = true
             if try s.open(UInt8(ascii: "["), close: UInt8(ascii: "]")) {
-                record(Problem(type: Problem.typeURI("invalid-values"), title: "Invalid values", status: 422,
-                               detail: "the rows of \"\(name)\" are empty; a batch has at least one row", pointer: base))
+                record(.invalidValues("the rows of \"\(name)\" are empty; a batch has at least one row", pointer: base))
                 return nil
             }
             var rows: [Double] = []
@@ -213,9 +212,8 @@ public enum GraphCallDecoder {
             if text.elementsEqual("sum".utf8) {
                 call.reduction = .sum
             } else {
-                record(Problem(type: Problem.typeURI("invalid-reduce"), title: "Invalid reduce", status: 422,
-                               detail: "\"reduce\" can only be \"sum\"; got \"\(String(decoding: text, as: UTF8.self))\"",
-                               pointer: "/reduce"))
+                record(.invalidValues("\"reduce\" can only be \"sum\"; got \"\(String(decoding: text, as: UTF8.self))\"",
+                                      pointer: "/reduce"))
             }
         }
 

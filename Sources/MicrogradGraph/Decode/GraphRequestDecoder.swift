@@ -208,8 +208,8 @@ private struct GraphRequestReader {
             return try s.skipValue()
         }
         let text = try s.readString()
-        if text.count > limits.maxExpressionBytes {
-            record(.tooLarge("the expression is \(text.count) bytes; the limit is \(limits.maxExpressionBytes)", pointer: "/expression"))
+        if let problem = limits.expressionSizeProblem(byteCount: text.count) {
+            record(problem)
             return
         }
         expression = String(decoding: text, as: UTF8.self)

@@ -88,29 +88,40 @@ public enum GraphEncoder {
     }
 
     /// An RFC 9457 `application/problem+json` body; `pointer` and `column` are extension members.
-    public static func problem(_ p: Problem, instance: String?) -> [UInt8] {
-        var w = ByteWriter(capacity: 256 + p.detail.utf8.count)
+    /// The caller chooses `type`, `title` and `status` (the service's mapping of a ``Problem/Kind``).
+    public static func problem(
+        type: String, title: String, status: Int, detail: String, instance: String? = nil,
+        pointer: String? = nil, column: Int? = nil
+    ) -> [UInt8] {
+        var w = ByteWriter(capacity: 256 + detail.utf8.count)
         w.ascii("{\"type\":")
-        w.jsonString(p.type)
+        w.jsonString(type)
         w.ascii(",\"title\":")
-        w.jsonString(p.title)
+        w.jsonString(title)
         w.ascii(",\"status\":")
-        w.int(p.status)
+        w.int(status)
         w.ascii(",\"detail\":")
-        w.jsonString(p.detail)
+        w.jsonString(detail)
         if let instance {
             w.ascii(",\"instance\":")
             w.jsonString(instance)
         }
-        if let pointer = p.pointer {
+        if let pointer {
             w.ascii(",\"pointer\":")
             w.jsonString(pointer)
         }
-        if let column = p.column {
+        if let column {
             w.ascii(",\"column\":")
             w.int(column)
         }
         w.byte(UInt8(ascii: "}"))
         return w.take()
+    }
+
+    /// A JSON string literal for `text` (RFC 8259 escaping), for callers outside this module that build JSON.
+    public static func jsonString(_ text: String) -> String {
+        var w = ByteWriter(capacity: text.utf8.count + 2)
+        w.jsonString(text)
+        return String(decoding: w.take(), as: UTF8.self)
     }
 }

@@ -80,10 +80,7 @@ private struct Compiler {
     // MARK: driving loop
 
     mutating func run() throws(Problem) {
-        if bytes.count > limits.maxExpressionBytes {
-            throw .tooLarge(
-                "The expression is \(bytes.count) bytes; the limit is \(limits.maxExpressionBytes).", pointer: "/expression")
-        }
+        if let problem = limits.expressionSizeProblem(byteCount: bytes.count) { throw problem }
         var expectOperand = true
         while true {
             skipWhitespace()
@@ -328,9 +325,8 @@ private struct Compiler {
 
     func checkNodeCap(offset: Int) throws(Problem) {
         if spec.count >= limits.maxNodes {
-            throw Problem(
-                type: Problem.typeURI("invalid-graph"), title: "Invalid graph", status: 422,
-                detail: "The expression makes more than \(limits.maxNodes) nodes (the node cap).",
+            throw .invalidGraph(
+                "The expression makes more than \(limits.maxNodes) nodes (the node cap).",
                 pointer: "/expression", column: columnOf(offset))
         }
     }

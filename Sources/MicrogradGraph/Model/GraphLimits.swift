@@ -17,4 +17,11 @@ public struct GraphLimits: Sendable, Equatable {
         self.maxIDLength = maxIDLength
         self.maxBatchCells = maxBatchCells
     }
+
+    /// 413 when an expression of `byteCount` UTF-8 bytes is over ``maxExpressionBytes``: the one check, made by
+    /// the decoder before it builds the source String and by the compiler for callers that skip the decoder.
+    public func expressionSizeProblem(byteCount: Int) -> Problem? {
+        guard byteCount > maxExpressionBytes else { return nil }
+        return .tooLarge("The expression is \(byteCount) bytes; the limit is \(maxExpressionBytes).", pointer: "/expression")
+    }
 }

@@ -1,70 +1,209 @@
-import CoreMetrics
-import Prometheus
 import Synchronization
 
-/// The service's Prometheus metrics, recorded through swift-metrics into this instance's own registry
-/// (not the global bootstrap, so several services, e.g. in tests, never mix their counts).
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The service's Prometheus metrics: `http_requests_total{method,route,status}`,
+/// `http_request_duration_seconds{route}` (histogram) and `graph_nodes` (histogram), in the text exposition format.
+///
+/// Recording takes no lock and touches no memory another thread writes: each thread counts into its own shard
+/// (found through one process-wide thread-specific key), and a scrape sums the shards. A shared lock (or the
+/// Prometheus library's locked histogram) per request was contended by every worker thread. Counts are exact:
+/// every event lands in exactly one shard; a scrape taken while requests finish sees each of them either whole
+/// in every series it belongs to, or not yet, apart from the duration sums.
 public final class ServiceMetrics: Sendable {
-    public let registry: PrometheusCollectorRegistry
-    private let factory: PrometheusMetricsFactory
+    /// Upper bounds of `http_request_duration_seconds`, in nanoseconds (100 us ... 10 s).
+    static let durationBuckets: [UInt64] = [
+        100_000, 250_000, 500_000, 1_000_000, 2_500_000, 5_000_000, 10_000_000, 25_000_000, 50_000_000, 100_000_000,
+        250_000_000, 500_000_000, 1_000_000_000, 2_500_000_000, 5_000_000_000, 10_000_000_000,
+    ]
+    /// Upper bounds of `graph_nodes`.
+    static let nodeBuckets: [UInt64] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000]
 
-    private struct RequestKey: Hashable {
-        var method: String
-        var route: String
-        var status: Int
-    }
-
-    /// Counters and timers are looked up once per (route, status): the registry's own lookup takes a lock
-    /// and hashes the labels, which would be a measurable share of a small request.
-    private let requestCounters = Mutex([RequestKey: CoreMetrics.Counter]())
-    private let latencyTimers = Mutex([String: CoreMetrics.Timer]())
-    private let graphNodes: CoreMetrics.Recorder
+    /// Distinguishes this instance's shards in a thread's table (several services may live in one process, e.g. in tests).
+    private let instance: UInt64
+    private let shards = Mutex<[Shard]>([])
 
     public init() {
-        registry = PrometheusCollectorRegistry()
-        var factory = PrometheusMetricsFactory(registry: registry)
-        factory.durationHistogramBuckets["http_request_duration_seconds"] = [
-            .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2.5),
-            .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
-            .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10),
-        ]
-        factory.valueHistogramBuckets["graph_nodes"] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000]
-        self.factory = factory
-        graphNodes = Recorder(label: "graph_nodes", dimensions: [], aggregate: true, factory: factory)
+        instance = Self.instances.wrappingAdd(1, ordering: .relaxed).newValue
     }
+
+    private static let instances = Atomic<UInt64>(0)
 
     /// One finished request: `route` is the matched route pattern (or "unmatched"), never the raw path,
     /// so a client cannot blow up the label space.
     public func recordRequest(route: String, method: String, status: Int, duration: Duration) {
-        let counter = requestCounters.withLock { counters in
-            let key = RequestKey(method: method, route: route, status: status)  // no concatenated String per request
-            if let counter = counters[key] { return counter }
-            let counter = Counter(
-                label: "http_requests_total",
-                dimensions: [("method", method), ("route", route), ("status", String(status))], factory: factory)
-            counters[key] = counter
-            return counter
-        }
-        counter.increment()
-        let timer = latencyTimers.withLock { timers in
-            if let timer = timers[route] { return timer }
-            let timer = Timer(label: "http_request_duration_seconds", dimensions: [("route", route)], factory: factory)
-            timers[route] = timer
-            return timer
-        }
         let (seconds, attoseconds) = duration.components
-        timer.recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+        let nanoseconds = UInt64(clamping: seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+        shard().series(RequestKey(method: method, route: route, status: status)).record(nanoseconds)
     }
 
     /// The node count of an evaluated graph.
     public func recordGraph(nodes: Int) {
-        graphNodes.record(nodes)
+        shard().graphNodes.record(UInt64(clamping: nodes))
     }
 
-    /// The Prometheus text exposition of every metric.
+    /// The Prometheus text exposition of every metric, series in a stable (sorted) order.
     public func exposition() -> [UInt8] {
-        var buffer: [UInt8] = []
-        registry.emit(into: &buffer)
-        return buffer
+        var requests: [RequestKey: UInt64] = [:]
+        var durations: [String: HistogramSnapshot] = [:]
+        var nodes = HistogramSnapshot(bucketCount: Self.nodeBuckets.count)
+        for shard in shards.withLock({ $0 }) {
+            for (key, series) in shard.allSeries() {
+                let snapshot = series.snapshot()
+                requests[key, default: 0] += snapshot.count
+                durations[key.route, default: HistogramSnapshot(bucketCount: Self.durationBuckets.count)].add(snapshot)
+            }
+            nodes.add(shard.graphNodes.snapshot())
+        }
+
+        var out: [UInt8] = []
+        out.append(contentsOf: "# TYPE http_requests_total counter\n".utf8)
+        for (key, count) in requests.sorted(by: { ($0.key.route, $0.key.method, $0.key.status) < ($1.key.route, $1.key.method, $1.key.status) }) {
+            out.append(contentsOf: #"http_requests_total{method="\#(key.method)",route="\#(key.route)",status="\#(key.status)"} \#(count)"#.utf8)
+            out.append(UInt8(ascii: "\n"))
+        }
+        out.append(contentsOf: "# TYPE http_request_duration_seconds histogram\n".utf8)
+        for (route, histogram) in durations.sorted(by: { $0.key < $1.key }) {
+            histogram.emit(
+                name: "http_request_duration_seconds", labels: #"route="\#(route)""#,
+                bounds: Self.durationBuckets.map(Self.seconds), sum: Self.seconds(histogram.sum), into: &out)
+        }
+        out.append(contentsOf: "# TYPE graph_nodes histogram\n".utf8)
+        nodes.emit(name: "graph_nodes", labels: "", bounds: Self.nodeBuckets.map { "\(Double($0))" }, sum: "\(Double(nodes.sum))", into: &out)
+        return out
     }
+
+    /// Nanoseconds as decimal seconds, trailing zeros trimmed but one kept after the point ("0.00025", "1.0").
+    static func seconds(_ nanoseconds: UInt64) -> String {
+        var fraction = String(nanoseconds % 1_000_000_000)
+        fraction = String(repeating: "0", count: 9 - fraction.count) + fraction
+        while fraction.count > 1 && fraction.hasSuffix("0") { fraction.removeLast() }
+        return "\(nanoseconds / 1_000_000_000).\(fraction)"
+    }
+
+    /// This thread's shard of this instance, created (and registered for scrapes) on the thread's first event.
+    private func shard() -> Shard {
+        let table = ThreadShards.current()
+        if let shard = table.shards[instance] { return shard }
+        let shard = Shard()
+        table.shards[instance] = shard
+        shards.withLock { $0.append(shard) }
+        return shard
+    }
+}
+
+struct RequestKey: Hashable {
+    var method: String
+    var route: String
+    var status: Int
+}
+
+/// One thread's counts. Only its thread adds series and counts; a scrape reads them. The series table is replaced
+/// under `lock` (rarely: once per new method, route and status) and read by its own thread without it.
+private final class Shard: @unchecked Sendable {
+    private var table: [RequestKey: Histogram] = [:]
+    private let lock = Mutex(())
+    let graphNodes = Histogram(bounds: ServiceMetrics.nodeBuckets)
+
+    func series(_ key: RequestKey) -> Histogram {
+        if let series = table[key] { return series }
+        let series = Histogram(bounds: ServiceMetrics.durationBuckets)
+        lock.withLock { _ in table[key] = series }
+        return series
+    }
+
+    func allSeries() -> [RequestKey: Histogram] {
+        lock.withLock { _ in table }
+    }
+}
+
+/// A histogram written by one thread: per-bucket counts (not cumulative; the last one is +Inf) and the sum,
+/// as relaxed atomics so a scrape from another thread reads whole values.
+private final class Histogram: @unchecked Sendable {
+    private let bounds: [UInt64]
+    private let counts: UnsafeMutablePointer<Atomic<UInt64>>
+    private let sum = Atomic<UInt64>(0)
+
+    init(bounds: [UInt64]) {
+        self.bounds = bounds
+        counts = .allocate(capacity: bounds.count + 1)
+        for index in 0...bounds.count { (counts + index).initialize(to: Atomic(0)) }
+    }
+
+    deinit {
+        counts.deinitialize(count: bounds.count + 1)
+        counts.deallocate()
+    }
+
+    func record(_ value: UInt64) {
+        var index = 0
+        while index < bounds.count && value > bounds[index] { index += 1 }
+        counts[index].wrappingAdd(1, ordering: .relaxed)
+        sum.wrappingAdd(value, ordering: .relaxed)
+    }
+
+    func snapshot() -> HistogramSnapshot {
+        var snapshot = HistogramSnapshot(bucketCount: bounds.count)
+        for index in 0...bounds.count { snapshot.counts[index] = counts[index].load(ordering: .relaxed) }
+        snapshot.sum = sum.load(ordering: .relaxed)
+        return snapshot
+    }
+}
+
+/// Summed histogram counts; the count is the sum of the buckets, so `+Inf` and `_count` always agree.
+private struct HistogramSnapshot {
+    var counts: [UInt64]
+    var sum: UInt64 = 0
+
+    init(bucketCount: Int) { counts = Array(repeating: 0, count: bucketCount + 1) }
+
+    var count: UInt64 { counts.reduce(0, &+) }
+
+    mutating func add(_ other: HistogramSnapshot) {
+        for index in counts.indices { counts[index] &+= other.counts[index] }
+        sum &+= other.sum
+    }
+
+    /// Prometheus text: cumulative `_bucket` lines, `+Inf`, `_sum`, `_count`.
+    func emit(name: String, labels: String, bounds: [String], sum: String, into out: inout [UInt8]) {
+        let prefix = labels.isEmpty ? "" : labels + ","
+        let braced = labels.isEmpty ? "" : "{\(labels)}"
+        var cumulative: UInt64 = 0
+        for (index, bound) in bounds.enumerated() {
+            cumulative &+= counts[index]
+            out.append(contentsOf: "\(name)_bucket{\(prefix)le=\"\(bound)\"} \(cumulative)\n".utf8)
+        }
+        out.append(contentsOf: "\(name)_bucket{\(prefix)le=\"+Inf\"} \(count)\n".utf8)
+        out.append(contentsOf: "\(name)_sum\(braced) \(sum)\n".utf8)
+        out.append(contentsOf: "\(name)_count\(braced) \(count)\n".utf8)
+    }
+}
+
+/// The calling thread's shards, one per `ServiceMetrics` instance that it recorded into, behind one process-wide
+/// thread-specific key. The table is released when its thread exits; the shards live on in their instance.
+private final class ThreadShards {
+    var shards: [UInt64: Shard] = [:]
+
+    static func current() -> ThreadShards {
+        if let stored = pthread_getspecific(key) {
+            return Unmanaged<ThreadShards>.fromOpaque(stored).takeUnretainedValue()
+        }
+        let table = ThreadShards()
+        pthread_setspecific(key, Unmanaged.passRetained(table).toOpaque())
+        return table
+    }
+
+    private static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        let status = pthread_key_create(&key) { stored in
+            guard let stored else { return }
+            Unmanaged<ThreadShards>.fromOpaque(stored).release()
+        }
+        precondition(status == 0, "pthread_key_create failed")
+        return key
+    }()
 }

@@ -1,3 +1,5 @@
+import HTTPServer
+
 /// The representations an evaluated graph can be served in.
 public enum GraphFormat: String, Sendable, CaseIterable {
     case json, dot, jgf, svg
@@ -21,15 +23,21 @@ public enum GraphFormat: String, Sendable, CaseIterable {
         }
     }
 
-    /// Chooses a format from `?format=` (wins when present) or an `Accept` header (RFC 9110 q-values;
-    /// ties go to the order listed; `*/*` and `application/*` mean the default). Nil: nothing acceptable.
-    public static func negotiate(formatParameter: String?, accept: String?, default fallback: GraphFormat, allowed: [GraphFormat])
-        -> GraphFormat?
-    {
-        if let formatParameter {
-            guard let format = GraphFormat(rawValue: formatParameter.lowercased()), allowed.contains(format) else { return nil }
-            return format
-        }
+    /// The format `name` names (`json`, `dot`, `jgf`, `svg`), ASCII case-insensitive: `?format=` and `--format`.
+    public init?(named name: some StringProtocol) {
+        guard let format = Self.allCases.first(where: { asciiCaseInsensitiveEqual($0.rawValue, String(name)) }) else { return nil }
+        self = format
+    }
+
+    /// Every format's name, for messages: "json, dot, jgf, svg".
+    public static var names: String { allCases.map(\.rawValue).joined(separator: ", ") }
+
+    /// Every format's media type, for messages.
+    static var mediaTypeNames: String { allCases.map { $0.mediaTypes[0] }.joined(separator: ", ") }
+
+    /// Chooses a format from an `Accept` header (RFC 9110 q-values; ties go to the order listed; `*/*` and
+    /// `application/*` mean the default). Nil: nothing acceptable.
+    public static func negotiate(accept: String?, default fallback: GraphFormat) -> GraphFormat? {
         guard let accept, !accept.allSatisfy({ $0 == " " }) else { return fallback }
         var best: (format: GraphFormat, quality: Double)?
         for range in accept.split(separator: ",") {
@@ -39,16 +47,16 @@ public enum GraphFormat: String, Sendable, CaseIterable {
             var quality = 1.0
             for parameter in parts.dropFirst() {
                 let pair = parameter.split(separator: "=", maxSplits: 1)
-                if pair.count == 2, pair[0].trimmingSpaces().lowercased() == "q",
+                if pair.count == 2, asciiCaseInsensitiveEqual(pair[0].trimmingSpaces(), "q"),
                    let q = Double(pair[1].trimmingSpaces()), q >= 0, q <= 1 { quality = q }
             }
             guard quality > 0 else { continue }
             let candidate: GraphFormat?
             switch mediaType {
-            case "*/*", "application/*": candidate = allowed.contains(fallback) ? fallback : allowed.first
-            case "text/*": candidate = allowed.contains(.dot) ? .dot : nil
-            case "image/*": candidate = allowed.contains(.svg) ? .svg : nil
-            default: candidate = allowed.first { $0.mediaTypes.contains(mediaType) }
+            case "*/*", "application/*": candidate = fallback
+            case "text/*": candidate = .dot
+            case "image/*": candidate = .svg
+            default: candidate = allCases.first { $0.mediaTypes.contains(mediaType) }
             }
             if let candidate, quality > (best?.quality ?? 0) { best = (candidate, quality) }
         }

@@ -63,8 +63,16 @@ public struct SVGRenderer: Sendable {
         let arguments = [configuration.dotPath, "-Tsvg"]
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
+        // Its own process group, so a timeout kills whatever it started too (a `dot` wrapper or plugin that forks
+        // must not outlive the deadline holding our pipes).
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
+        posix_spawnattr_setpgroup(&attributes, 0)
+
         var pid: pid_t = 0
-        let spawned = posix_spawnp(&pid, configuration.dotPath, &actions, nil, &argv, environ)
+        let spawned = posix_spawnp(&pid, configuration.dotPath, &actions, &attributes, &argv, environ)
         close(stdinPipe[0]); close(stdoutPipe[1]); close(stderrPipe[1])
         guard spawned == 0 else {
             closeAll([stdinPipe[1], stdoutPipe[0], stderrPipe[0]])
@@ -105,7 +113,7 @@ public struct SVGRenderer: Sendable {
         while outputFD >= 0 || errorFD >= 0 {
             let remaining = ContinuousClock.now.duration(to: deadline)
             guard remaining > .zero else {
-                kill(pid, SIGKILL)
+                kill(-pid, SIGKILL)
                 return .failure(.timedOut)
             }
             var fds = [pollfd(fd: inputFD, events: Int16(POLLOUT), revents: 0),
@@ -115,7 +123,7 @@ public struct SVGRenderer: Sendable {
             let ready = poll(&fds, 3, millis)
             if ready < 0 {
                 if errno == EINTR { continue }
-                kill(pid, SIGKILL)
+                kill(-pid, SIGKILL)
                 return .failure(.failed("poll: \(errnoText())"))
             }
             if inputFD >= 0, fds[0].revents != 0 {
@@ -130,7 +138,7 @@ public struct SVGRenderer: Sendable {
                 if n > 0 {
                     output.append(contentsOf: chunk[0..<n])
                     if output.count > configuration.maxOutputBytes {
-                        kill(pid, SIGKILL)
+                        kill(-pid, SIGKILL)
                         return .failure(.outputTooLarge)
                     }
                 } else if n == 0 || (errno != EAGAIN && errno != EINTR) {

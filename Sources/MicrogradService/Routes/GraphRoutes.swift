@@ -5,7 +5,7 @@ import MicrogradGraph
 /// unless the service is private.
 struct GraphRoutes: Sendable {
     let store: any GraphStore
-    let renderer: SVGRenderer
+    let pipeline: EvaluationPipeline
     let isPrivate: Bool
 
     func respond(to request: HTTPRequest, format: GraphFormat) -> HTTPResponse {
@@ -21,7 +21,7 @@ struct GraphRoutes: Sendable {
         }
         switch read {
         case .found(let stored):
-            return GraphRepresentation.response(for: stored.graph, id: stored.id, format: format, renderer: renderer)
+            return GraphRepresentation.response(for: stored.graph, id: stored.id, format: format, pipeline: pipeline)
         case .absent:
             if let id { return .problem(.notFound("No graph with id '\(id)' is stored here (never made, or evicted).")) }
             return .problem(.notFound("No graph has been evaluated yet: POST one to /evaluate first."))

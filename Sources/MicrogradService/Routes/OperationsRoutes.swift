@@ -7,13 +7,17 @@ struct OperationsRoutes: Sendable {
     let isDraining: @Sendable () -> Bool
 
     func health(_ request: HTTPRequest) -> HTTPResponse {
-        HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: Array(#"{"status":"ok"}"#.utf8))
+        HTTPResponse(status: 200, headers: Self.healthHeaders, body: Self.healthBody)
     }
+
+    // Built once: probes and load balancers call /healthz often, and copies of these arrays allocate nothing.
+    private static let healthHeaders = [("Content-Type", "application/json")]
+    private static let healthBody = Array(#"{"status":"ok"}"#.utf8)
 
     /// 503 while draining, so load balancers stop sending traffic before the process stops.
     func ready(_ request: HTTPRequest) -> HTTPResponse {
         guard !isDraining() else {
-            return .problem(Problem.serverRefusal(status: 503, detail: "The service is shutting down."))
+            return .problem(ServiceProblem.serverRefusal(status: 503, detail: "The service is shutting down."))
         }
         return health(request)
     }

@@ -13,11 +13,12 @@ import MicrogradGraph
 /// The router matches exact paths, so `GraphService` hands every path under `/graphs` here; ``route(_:)`` says
 /// which pattern matched, and metrics are labelled by that pattern, never by a gid.
 struct RegisteredGraphRoutes: Sendable {
-    let limits: GraphLimits
+    let pipeline: EvaluationPipeline
     let store: any GraphStore
     let metrics: ServiceMetrics
-    let renderer: SVGRenderer
     let logger: Logger
+
+    var limits: GraphLimits { pipeline.limits }
 
     static let collection = "/graphs"
     static let item = "/graphs/{gid}"
@@ -47,7 +48,7 @@ struct RegisteredGraphRoutes: Sendable {
     }
 
     private func methodNotAllowed(_ request: HTTPRequest, _ allow: [String]) -> HTTPResponse {
-        .problem(.methodNotAllowed(method: request.method, path: request.path, allow: allow),
+        .problem(ServiceProblem.methodNotAllowed(method: request.method, path: request.path, allow: allow),
                  headers: [("Allow", allow.joined(separator: ", "))])
     }
 
@@ -55,28 +56,30 @@ struct RegisteredGraphRoutes: Sendable {
 
     func register(_ request: HTTPRequest) -> HTTPResponse {
         if let contentType = request.header("Content-Type"), !EvaluateRoute.isJSON(contentType) {
-            return .problem(.unsupportedMediaType(contentType))
+            return .problem(ServiceProblem.unsupportedMediaType(contentType))
         }
-        do throws(Problem) {
+        do throws(ServiceProblem) {
             // Registration takes one value per input (the registered values): arrays are for evaluations.
             let batch: Bool
             do throws(Problem) { batch = try GraphCallDecoder.expressionBatch(request.body) != nil } catch { batch = true }
             if batch {
-                throw Problem(type: Problem.typeURI("invalid-values"), title: "Invalid values", status: 422,
-                              detail: "a registration gives each input one number; send arrays to POST /graphs/{gid}/evaluate",
-                              pointer: "/values")
+                throw ServiceProblem(.invalidValues(
+                    "a registration gives each input one number; send arrays to POST /graphs/{gid}/evaluate", pointer: "/values"))
             }
-            let spec = try GraphRequestDecoder.decode(request.body, limits: limits)
+            let spec: GraphSpec
+            do throws(Problem) { spec = try GraphRequestDecoder.decode(request.body, limits: limits) } catch {
+                throw ServiceProblem(error)
+            }
             let gid = ContentKey.key(for: spec)
             let status: Int
             switch store.register(spec, key: gid) {
             case .created: status = 201
             case .alreadyExisted: status = 200
             case .notStored(.full), .notStored(.tooLarge):
-                throw Problem(type: Problem.typeURI("insufficient-storage"), title: "Insufficient storage", status: 507,
-                              detail: "The registry is full (graphs are kept until deleted): DELETE /graphs/{gid} to make room.")
+                throw ServiceProblem(name: "insufficient-storage", title: "Insufficient storage", status: 507,
+                                     detail: "The registry is full (graphs are kept until deleted): DELETE /graphs/{gid} to make room.")
             case .notStored(.unavailable(let reason)):
-                throw Problem.storeUnavailable("The graph store cannot be reached: \(reason).")
+                throw ServiceProblem.storeUnavailable("The graph store cannot be reached: \(reason).")
             }
             let location = Self.collection + "/" + gid
             return HTTPResponse(status: status, headers: [("Content-Type", "application/json"), ("Location", location)],
@@ -123,7 +126,7 @@ struct RegisteredGraphRoutes: Sendable {
 
     // MARK: GET, DELETE /graphs/{gid}
 
-    private func lookUp(_ gid: String) -> Result<GraphSpec, Problem> {
+    private func lookUp(_ gid: String) -> Result<GraphSpec, ServiceProblem> {
         switch store.registered(key: gid) {
         case .found(let spec): return .success(spec)
         case .absent: return .failure(.notFound("No graph is registered as '\(gid)' (never registered, or deleted)."))
@@ -132,13 +135,11 @@ struct RegisteredGraphRoutes: Sendable {
     }
 
     func show(_ request: HTTPRequest, gid: String) -> HTTPResponse {
-        do throws(Problem) {
+        do throws(ServiceProblem) {
             let format = try GraphRepresentation.choose(request, default: .json).get()
             let spec = try lookUp(gid).get()
-            if format == .svg, let problem = GraphRepresentation.svgLimitProblem(nodes: spec.count, renderer: renderer) {
-                throw problem
-            }
-            return GraphRepresentation.response(for: GraphEvaluator.evaluate(spec), id: gid, format: format, renderer: renderer)
+            if format == .svg, let problem = pipeline.svgLimitProblem(nodes: spec.count) { throw problem }
+            return GraphRepresentation.response(for: GraphEvaluator.evaluate(spec), id: gid, format: format, pipeline: pipeline)
         } catch {
             return .problem(error)
         }
@@ -147,8 +148,8 @@ struct RegisteredGraphRoutes: Sendable {
     func delete(gid: String) -> HTTPResponse {
         switch store.deleteRegistered(key: gid) {
         case .deleted: return HTTPResponse(status: 204, headers: [], body: [])
-        case .absent: return .problem(.notFound("No graph is registered as '\(gid)' (never registered, or deleted)."))
-        case .unavailable(let reason): return .problem(.storeUnavailable("The graph store cannot be reached: \(reason)."))
+        case .absent: return .problem(ServiceProblem.notFound("No graph is registered as '\(gid)' (never registered, or deleted)."))
+        case .unavailable(let reason): return .problem(ServiceProblem.storeUnavailable("The graph store cannot be reached: \(reason)."))
         }
     }
 
@@ -156,30 +157,29 @@ struct RegisteredGraphRoutes: Sendable {
 
     func evaluate(_ request: HTTPRequest, gid: String) -> HTTPResponse {
         if let contentType = request.header("Content-Type"), !EvaluateRoute.isJSON(contentType) {
-            return .problem(.unsupportedMediaType(contentType))
+            return .problem(ServiceProblem.unsupportedMediaType(contentType))
         }
-        do throws(Problem) {
+        do throws(ServiceProblem) {
             let format = try GraphRepresentation.choose(request, default: .json).get()
-            let call = try GraphCallDecoder.decode(request.body)
+            let call: GraphCall
+            do throws(Problem) { call = try GraphCallDecoder.decode(request.body) } catch { throw ServiceProblem(error) }
             let spec = try lookUp(gid).get()
             let bound = try Self.bind(call, to: spec)
             guard call.isBatch else {
                 // Single: the registered graph with these values, answered and kept exactly as POST /evaluate.
                 var changed = spec
                 for (node, value) in bound.values { if case .number(let v) = value { changed.values[Int(node)] = v } }
-                if format == .svg, let problem = GraphRepresentation.svgLimitProblem(nodes: spec.count, renderer: renderer) {
-                    throw problem
-                }
+                if format == .svg, let problem = pipeline.svgLimitProblem(nodes: spec.count) { throw problem }
                 let graph = GraphEvaluator.evaluate(changed)
                 metrics.recordGraph(nodes: spec.count)
                 let id = store.newEvaluationID()
                 if case .notStored(.unavailable(let reason)) = store.putEvaluation(graph, id: id) {
                     logger.warning("evaluated graph not stored", metadata: ["id": "\(id)", "reason": "\(reason)"])
                 }
-                return GraphRepresentation.response(for: graph, id: id, format: format, renderer: renderer)
+                return GraphRepresentation.response(for: graph, id: id, format: format, pipeline: pipeline)
             }
             guard format == .json else {
-                throw Problem.notAcceptable("A batch is answered in JSON only (application/json).")
+                throw ServiceProblem.notAcceptable("A batch is answered in JSON only (application/json).")
             }
             let body = try Self.batch(call, bound, spec: spec, graphID: gid, limits: limits)
             return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: body)
@@ -197,7 +197,7 @@ struct RegisteredGraphRoutes: Sendable {
 
     /// Resolves ids (422 with a pointer for an unknown id, a node that is not a leaf, or a constant in `values`).
     /// One pass over the ids per request, through a table of the names asked for only.
-    static func bind(_ call: GraphCall, to spec: GraphSpec) throws(Problem) -> Bound {
+    static func bind(_ call: GraphCall, to spec: GraphSpec) throws(ServiceProblem) -> Bound {
         var wanted: [String: Int32] = [:]
         for (name, _) in call.values { wanted[name] = -1 }
         for name in call.gradients ?? [] { wanted[name] = -1 }
@@ -207,9 +207,8 @@ struct RegisteredGraphRoutes: Sendable {
                 if let slot = wanted[spec.ids[i]], slot < 0 { wanted[spec.ids[i]] = Int32(i); left -= 1 }
             }
         }
-        func unprocessable(_ detail: String, _ pointer: String) -> Problem {
-            Problem(type: Problem.typeURI("invalid-values"), title: "Invalid values", status: 422, detail: detail,
-                    pointer: pointer)
+        func unprocessable(_ detail: String, _ pointer: String) -> ServiceProblem {
+            ServiceProblem(.invalidValues(detail, pointer: pointer))
         }
         var bound = Bound(values: [], gradients: [], gradientIDs: [])
         for (name, value) in call.values {
@@ -242,7 +241,7 @@ struct RegisteredGraphRoutes: Sendable {
 
     /// Runs a batch (all arrays the same length, rows x nodes within the cap) and encodes its columns.
     static func batch(_ call: GraphCall, _ bound: Bound, spec: GraphSpec, graphID: String?, limits: GraphLimits)
-        throws(Problem) -> [UInt8]
+        throws(ServiceProblem) -> [UInt8]
     {
         var rows = 0
         var inputs: [Int32: BatchColumn] = [:]
@@ -253,24 +252,24 @@ struct RegisteredGraphRoutes: Sendable {
                 if rows == 0 {
                     rows = column.count
                 } else if column.count != rows {
-                    throw Problem(type: Problem.typeURI("invalid-values"), title: "Invalid values", status: 422,
-                                  detail: "\"\(call.values[k].name)\" has \(column.count) rows; the first array has \(rows)",
-                                  pointer: "/values/" + escape(call.values[k].name))
+                    throw ServiceProblem(.invalidValues(
+                        "\"\(call.values[k].name)\" has \(column.count) rows; the first array has \(rows)",
+                        pointer: "/values/" + escape(call.values[k].name)))
                 }
                 inputs[entry.node] = .rows(column)
             }
         }
         let (cells, overflow) = rows.multipliedReportingOverflow(by: spec.count)
         if overflow || cells > limits.maxBatchCells {
-            throw Problem.tooLarge("\(rows) rows x \(spec.count) nodes is over the limit of \(limits.maxBatchCells) per batch")
+            throw ServiceProblem(.tooLarge("\(rows) rows x \(spec.count) nodes is over the limit of \(limits.maxBatchCells) per batch"))
         }
         let graph: CompiledGraph
         do {
             graph = try CompiledGraph(ops: spec.ops, lhs: spec.lhs, rhs: spec.rhs, values: spec.values, output: spec.output)
         } catch {
             // A decoded spec is always a valid graph; say so rather than trap if that ever breaks.
-            throw Problem(type: Problem.typeURI("internal"), title: "Internal error", status: 500,
-                          detail: "the stored graph is not in topological order (\(error))")
+            throw ServiceProblem(name: "internal", title: "Internal error", status: 500,
+                                 detail: "the stored graph is not in topological order (\(error))")
         }
         let result = graph.evaluateBatch(rows: rows, inputs: inputs, gradients: bound.gradients, reduction: call.reduction)
         return BatchEncoder.json(graphID: graphID, outputID: spec.ids[Int(spec.output)],

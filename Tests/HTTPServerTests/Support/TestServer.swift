@@ -96,3 +96,45 @@ let describingHandler: HTTPServer.Handler = { request in
 let echoHandler: HTTPServer.Handler = { request in
     HTTPResponse(status: 200, headers: [("Content-Type", "application/octet-stream")], body: request.body)
 }
+
+/// Explicit synchronisation with a handler: the handler calls `pass()`, which tells the test it is inside and then
+/// waits until the test calls `release()`. The only timeouts are hang guards.
+final class Gate: Sendable {
+    private let inside = DispatchSemaphore(value: 0)
+    private let released = DispatchSemaphore(value: 0)
+
+    /// In the handler: announce, then wait for the test (at most 60 s, so a failed test cannot hang a worker).
+    func pass() {
+        inside.signal()
+        _ = released.wait(timeout: .now() + 60)
+    }
+
+    /// In the test: true once a handler is inside (false after `seconds`, a hang guard).
+    func waitUntilInside(seconds: Int = 30) -> Bool {
+        inside.wait(timeout: .now() + .seconds(seconds)) == .success
+    }
+
+    func release(_ count: Int = 1) {
+        for _ in 0..<count { released.signal() }
+    }
+}
+
+/// Polls `condition` every millisecond until it holds; false after `seconds` (a hang guard, not a timing window).
+func eventually(seconds: Double = 30, _ condition: () -> Bool) -> Bool {
+    let deadline = DispatchTime.now() + seconds
+    while !condition() {
+        if DispatchTime.now() > deadline { return false }
+        usleep(1_000)
+    }
+    return true
+}
+
+/// True when a connection to `port` is refused (the server no longer listens there).
+func isRefused(_ port: Int) -> Bool {
+    do {
+        _ = try TestConnection(port: port, timeoutSeconds: 5)
+        return false
+    } catch {
+        return true
+    }
+}
