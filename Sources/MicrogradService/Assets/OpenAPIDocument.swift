@@ -70,15 +70,17 @@ paths:
                   values: {x1: 2, w1: -3, x2: 0, w2: 1, b: 6.881373587019543}
       responses:
         '200':
-          description: The evaluated graph.
+          description: The evaluated graph (or, for an expression with arrays in `values`, the batch's columns).
           headers:
             X-Graph-Id:
-              description: The id the graph is stored under (for `GET /graph.*?id=`).
+              description: The id the graph is stored under (for `GET /graph.*?id=`); absent for a batch.
               schema: {type: string, pattern: '^[0-9a-f]{32}$'}
           content:
             application/json:
               schema:
-                $ref: '#/components/schemas/EvaluatedGraph'
+                oneOf:
+                  - $ref: '#/components/schemas/EvaluatedGraph'
+                  - $ref: '#/components/schemas/BatchResult'
               examples:
                 seed:
                   value:
@@ -587,8 +589,24 @@ components:
           maxLength: 1048576
         values:
           type: object
+          description: |
+            Variable name to a number; an array of numbers (one per row) makes the request a batch, answered
+            as `POST /graphs/{gid}/evaluate` answers one (a `BatchResult` without `graph`).
           additionalProperties:
-            $ref: '#/components/schemas/Number'
+            oneOf:
+              - $ref: '#/components/schemas/Number'
+              - type: array
+                minItems: 1
+                items:
+                  $ref: '#/components/schemas/Number'
+        gradients:
+          type: array
+          description: For a batch, the variables whose gradients are returned (default those in `values`).
+          items: {type: string}
+        reduce:
+          type: string
+          description: For a batch, sum each gradient over the rows.
+          enum: [sum]
     EvaluatedNode:
       type: object
       required: [id, data, grad]
@@ -677,6 +695,9 @@ components:
             - /problems/invalid-graph
             - /problems/invalid-expression
             - /problems/too-large
+            - /problems/invalid-values
+            - /problems/insufficient-storage
+            - /problems/internal
             - /problems/unsupported-media-type
             - /problems/not-acceptable
             - /problems/not-found
