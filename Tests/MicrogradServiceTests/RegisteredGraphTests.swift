@@ -175,6 +175,10 @@ import Testing
         #expect(Self.call(service, "POST", "/graphs/\(gid)/evaluate", #"{"values": {"x1": \#([Double](repeating: 1, count: 10))}}"#).status == 200)
         let over = Self.call(service, "POST", "/graphs/\(gid)/evaluate", #"{"values": {"x1": \#([Double](repeating: 1, count: 11))}}"#)
         #expect(over.status == 413)
+        // The answer is bounded too: one row, a gradient asked for 200 times.
+        let repeated = "[" + Array(repeating: "\"x1\"", count: 200).joined(separator: ",") + "]"
+        let wide = Self.call(service, "POST", "/graphs/\(gid)/evaluate", #"{"values": {"x1": [1]}, "gradients": \#(repeated)}"#)
+        #expect(wide.status == 413)
     }
 
     @Test func metricsLabelThePatternNotTheGid() throws {

@@ -259,9 +259,13 @@ struct RegisteredGraphRoutes: Sendable {
                 inputs[entry.node] = .rows(column)
             }
         }
-        let (cells, overflow) = rows.multipliedReportingOverflow(by: spec.count)
+        // The work (rows x nodes) and the answer (rows x columns: a gradient may be asked for many times) are
+        // both bounded, so no small request can ask for a huge computation or a huge answer.
+        let columns = 1 + bound.gradients.count
+        let (cells, overflow) = rows.multipliedReportingOverflow(by: max(spec.count, columns))
         if overflow || cells > limits.maxBatchCells {
-            throw ServiceProblem(.tooLarge("\(rows) rows x \(spec.count) nodes is over the limit of \(limits.maxBatchCells) per batch"))
+            throw ServiceProblem(.tooLarge(
+                "\(rows) rows x \(max(spec.count, columns)) \(spec.count >= columns ? "nodes" : "answer columns") is over the limit of \(limits.maxBatchCells) per batch"))
         }
         let graph: CompiledGraph
         do {
