@@ -74,7 +74,7 @@ let package = Package(
         .target(
             name: "MicrogradService",
             dependencies: [
-                "Micrograd", "MicrogradGraph", "HTTPServer",
+                "Micrograd", "MicrogradGraph", "HTTPServer", "RedisClient",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift
@@ -148,9 +148,10 @@ let package = Package(
         .testTarget(name: "MicrogradGraphTests", dependencies: ["MicrogradGraph", "Micrograd"], swiftSettings: strictSwift),
         .testTarget(
             name: "MicrogradServiceTests",
-            dependencies: ["MicrogradService", "HTTPServer", "HTTPTesting", "MicrogradGraph", "FuzzEntryPoints"],
+            dependencies: ["MicrogradService", "HTTPServer", "HTTPTesting", "MicrogradGraph", "FuzzEntryPoints", "Micrograd",
+                           "RedisClient", "RedisTesting"],
             swiftSettings: strictSwift
         ),
-        .testTarget(name: "MicrogradCLITests", dependencies: ["MicrogradCLI", "HTTPTesting"], swiftSettings: strictSwift),
+        .testTarget(name: "MicrogradCLITests", dependencies: ["MicrogradCLI", "HTTPTesting", "RedisTesting"], swiftSettings: strictSwift),
     ]
 )

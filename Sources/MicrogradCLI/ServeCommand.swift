@@ -46,11 +46,26 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Bytes per connection for the request line and headers (431 beyond). [env: HEADER_MEMORY] (default: 32768)")
     var headerMemory: Int?
 
-    @Option(help: "Evaluated graphs kept for GET /graph.*. [env: STORE_GRAPHS] (default: 256)")
+    @Option(help: """
+        Where graphs are kept: 'memory' (this process) or redis://[:PASSWORD@]HOST:PORT[/DB], shared by every \
+        replica using it. [env: STORE] (default: memory)
+        """)
+    var store: String?
+
+    @Option(help: "Evaluated graphs kept for GET /graph.* (memory store; Redis is bounded by its maxmemory). [env: STORE_GRAPHS] (default: 256)")
     var storeGraphs: Int?
 
-    @Option(help: "Bytes of evaluated graphs kept. [env: STORE_BYTES] (default: 268435456)")
+    @Option(help: "Bytes of evaluated graphs kept (memory store); with Redis, the largest graph stored. [env: STORE_BYTES] (default: 268435456)")
     var storeBytes: Int?
+
+    @Option(help: "Seconds an evaluated graph stays in Redis. [env: STORE_TTL] (default: 3600)")
+    var storeTtl: Int?
+
+    @Option(help: "Milliseconds one Redis command may wait before Redis counts as down. [env: STORE_TIMEOUT] (default: 500)")
+    var storeTimeout: Int?
+
+    @Option(help: "Milliseconds a connect to Redis may take. [env: STORE_CONNECT_TIMEOUT] (default: 250)")
+    var storeConnectTimeout: Int?
 
     @Flag(help: "Serve stored graphs by id only (no 'most recent graph'). [env: PRIVATE=1]")
     var `private` = false
@@ -94,7 +109,8 @@ struct ServeCommand: ParsableCommand {
         let running: ServingGraphService
         do {
             running = try GraphService.serve(
-                configuration: configuration, logger: logger, accessLog: AccessLogLines(label: logger.label))
+                configuration: configuration, store: try makeStore(configuration, logger: logger), logger: logger,
+                accessLog: AccessLogLines(label: logger.label))
         } catch {
             throw ValidationError("Cannot start the server: \(error)")
         }
@@ -134,6 +150,26 @@ struct ServeCommand: ParsableCommand {
         return ServiceConfiguration(
             server: server, graphLimits: limits, store: store,
             isPrivate: try EnvironmentDefault.flag(`private`, "PRIVATE"), svg: svg)
+    }
+
+    /// nil: the in-memory store the service makes from `configuration.store`.
+    func makeStore(_ configuration: ServiceConfiguration, logger: Logger) throws -> (any GraphStore)? {
+        let location = EnvironmentDefault.string(store, "STORE", default: "memory")
+        if location == "memory" { return nil }
+        do {
+            let store = try RedisGraphStore(
+                url: location,
+                connectTimeout: .milliseconds(try positive(
+                    EnvironmentDefault.int(storeConnectTimeout, "STORE_CONNECT_TIMEOUT", default: 250), "store-connect-timeout")),
+                commandTimeout: .milliseconds(try positive(
+                    EnvironmentDefault.int(storeTimeout, "STORE_TIMEOUT", default: 500), "store-timeout")),
+                ttl: .seconds(try positive(EnvironmentDefault.int(storeTtl, "STORE_TTL", default: 3600), "store-ttl")),
+                remembersMostRecent: !configuration.isPrivate, maxValueBytes: configuration.store.maxBytes, logger: logger)
+            logger.info("graph store", metadata: ["store": "\(store.client.configuration.redactedURL)"])
+            return store
+        } catch {
+            throw ValidationError("--store: \(error) ('memory' or redis://[:PASSWORD@]HOST:PORT[/DB])")
+        }
     }
 
     private func positive(_ value: Int, _ name: String) throws -> Int {
