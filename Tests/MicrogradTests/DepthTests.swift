@@ -57,7 +57,8 @@ import Testing
             t = tanh(t)
             derivative *= 1 - t * t
         }
-        #expect(result.tanhOutput == t)
+        // The engine's tanh is its own (shared with the batched path), within 1e-9 relative of libm's, as the goldens.
+        #expect(abs(result.tanhOutput - t) <= 1e-9 * t, "\(result.tanhOutput) vs \(t)")
         #expect(derivative > 1e-12 && abs(result.tanhLeafGrad - derivative) <= 1e-9 * derivative, "\(result.tanhLeafGrad)")
     }
 

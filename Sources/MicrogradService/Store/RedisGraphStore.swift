@@ -17,6 +17,8 @@ import Synchronization
 public final class RedisGraphStore: GraphStore {
     public static let keyPrefix = "micrograd:v1:"
     public static let defaultTTL = Duration.seconds(3600)
+    public static let defaultConnectTimeout = RedisConfiguration.defaultConnectTimeout
+    public static let defaultCommandTimeout = RedisConfiguration.defaultCommandTimeout
 
     public let client: RedisClient
     public let ttl: Duration
