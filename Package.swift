@@ -61,7 +61,8 @@ let package = Package(
         // MARK: Redis (the shared graph store)
         .systemLibrary(
             name: "CHiredis",
-            pkgConfig: "hiredis",
+            // No pkgConfig: hiredis.pc adds -D_FILE_OFFSET_BITS=64, which SwiftPM refuses with a warning on every
+            // build; the header is at <hiredis/hiredis.h> on the default include path and the module map links it.
             providers: [.apt(["libhiredis-dev"])]
         ),
         .target(name: "RedisClient", dependencies: ["CHiredis"], swiftSettings: strictSwift),
