@@ -49,10 +49,10 @@ LABEL org.opencontainers.image.title="micrograd-service" \
       org.opencontainers.image.description="Scalar autograd over JSON expression graphs, served over HTTP"
 
 # libmicrohttpd12 is the only shared library the binary needs beyond libc/libstdc++;
-# graphviz provides `dot` for the SVG renderings. DL3008: as in the build stage.
+# graphviz provides `dot` for the SVG renderings, fonts-dejavu-core the font the DOT names. DL3008: as in the build stage.
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libmicrohttpd12 graphviz \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libmicrohttpd12 graphviz fonts-dejavu-core \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --gid 10001 micrograd \
     && useradd --uid 10001 --gid micrograd --no-create-home --home-dir /nonexistent \

@@ -3,6 +3,8 @@
 //   Micrograd        the scalar autograd engine (Value, Tape, nn)
 //   CMicroHTTPD      libmicrohttpd as a system library + shim header (the only C the app sees)
 //   HTTPServer       a small request-in/response-out server over CMicroHTTPD; knows nothing of graphs
+//   CHiredis         hiredis as a system library + shim header
+//   RedisClient      a pooled, circuit-broken Redis client over CHiredis (one file touches the C)
 //   MicrogradGraph   graph requests <-> engine: JSON/expression decoding, JSON/DOT/JGF encoding, problems
 //   MicrogradService the HTTP app: routes, graph store, metrics, SVG, the page and the spec
 //   MicrogradCLI     the `micrograd` executable (serve, eval, healthcheck)
@@ -18,6 +20,7 @@ let package = Package(
     products: [
         .library(name: "Micrograd", targets: ["Micrograd"]),
         .library(name: "HTTPServer", targets: ["HTTPServer"]),
+        .library(name: "RedisClient", targets: ["RedisClient"]),
         .library(name: "MicrogradGraph", targets: ["MicrogradGraph"]),
         .library(name: "MicrogradService", targets: ["MicrogradService"]),
         .executable(name: "micrograd", targets: ["MicrogradCLI"]),
@@ -55,6 +58,18 @@ let package = Package(
         // A tiny socket-level HTTP client for tests (hummingbird keeps its testing module apart the same way).
         .target(name: "HTTPTesting", swiftSettings: strictSwift),
 
+        // MARK: Redis (the shared graph store)
+        .systemLibrary(
+            name: "CHiredis",
+            // No pkgConfig: hiredis.pc adds -D_FILE_OFFSET_BITS=64, which SwiftPM refuses with a warning on every
+            // build; the header is at <hiredis/hiredis.h> on the default include path and the module map links it.
+            providers: [.apt(["libhiredis-dev"])]
+        ),
+        .target(name: "RedisClient", dependencies: ["CHiredis"], swiftSettings: strictSwift),
+
+        // A real redis-server per test (started on a free loopback port, always stopped).
+        .target(name: "RedisTesting", dependencies: ["RedisClient"], swiftSettings: strictSwift),
+
         // MARK: graph API
         .target(name: "MicrogradGraph", dependencies: ["Micrograd"], swiftSettings: strictSwift),
         .target(
@@ -68,8 +83,9 @@ let package = Package(
         .executableTarget(
             name: "MicrogradCLI",
             dependencies: [
-                "MicrogradService", "MicrogradGraph",
+                "MicrogradService", "MicrogradGraph", "HTTPServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift
         ),
@@ -131,11 +147,19 @@ let package = Package(
 
         // MARK: tests (one per module)
         .testTarget(name: "MicrogradTests", dependencies: ["Micrograd"], swiftSettings: strictSwift),
-        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "HTTPTesting"], swiftSettings: strictSwift),
+        .testTarget(
+            name: "HTTPServerTests",
+            dependencies: ["HTTPServer", "HTTPTesting", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "RedisTesting"], swiftSettings: strictSwift),
         .testTarget(name: "MicrogradGraphTests", dependencies: ["MicrogradGraph", "Micrograd"], swiftSettings: strictSwift),
         .testTarget(
             name: "MicrogradServiceTests",
-            dependencies: ["MicrogradService", "HTTPServer", "HTTPTesting", "MicrogradGraph", "FuzzEntryPoints"],
+            dependencies: [
+                "MicrogradService", "HTTPServer", "HTTPTesting", "MicrogradGraph", "Micrograd", "FuzzEntryPoints",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strictSwift
         ),
         .testTarget(name: "MicrogradCLITests", dependencies: ["MicrogradCLI", "HTTPTesting"], swiftSettings: strictSwift),

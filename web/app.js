@@ -1,5 +1,5 @@
-// micrograd page: edit an expression (or paste a graph), evaluate it on the service, look at the graph,
-// its values and gradients, and step through the backward pass. Plain JS, no dependencies; the page is
+// micrograd page: write a program like the lecture's (or paste a graph), evaluate it on the service, look at the
+// graph, its values and gradients, check them numerically, step through the backward pass and descend. Plain JS, no dependencies; the page is
 // served with `Content-Security-Policy: default-src 'self'`, so nothing here uses inline styles or handlers.
 "use strict";
 
@@ -26,8 +26,9 @@
     return s;
   }
   const paren = (x) => (x < 0 || Object.is(x, -0) ? "(" + short(x) + ")" : short(x));
-  // micrograd's draw_dot prints "%.4f".
-  const fixed4 = (x) => (Number.isFinite(x) ? x.toFixed(4) : String(x));
+  // micrograd's draw_dot prints "%.4f"; a tiny negative number rounds to "-0.0000", which reads as a sign error.
+  const fixed4 = (x) => (Number.isFinite(x) ? noNegativeZero(x.toFixed(4)) : String(x));
+  const noNegativeZero = (text) => text.replace(/-(0\.0+)(?![0-9])/g, "$1");
 
   // ---------- DOM helpers ----------
 
@@ -43,9 +44,9 @@
   }
   function setState(s) { document.body.dataset.state = s; }
 
-  // ---------- the input: expression + variable table, or graph JSON ----------
+  // ---------- the input: a program + values for its unbound names, or graph JSON ----------
 
-  const FUNCTIONS = new Set(["tanh", "exp", "log", "relu", "sigmoid", "neg", "pow"]);
+  // The neuron's values, remembered so that typing the lecture's neuron needs no typing of numbers.
   const NEURON_VALUES = { x1: "2", w1: "-3", x2: "0", w2: "1", b: "6.881373587019543" };
   const GRAPH_EXAMPLE = JSON.stringify({
     nodes: [
@@ -59,29 +60,16 @@
     output: "L",
   }, null, 2);
 
-  // Remembered values by variable name, so a variable that leaves the expression and comes back keeps its value.
+  // Remembered values by name, so a name that leaves the program and comes back keeps its value.
   const knownValues = new Map(Object.entries(NEURON_VALUES));
-  let shownVariables = [];
 
-  // Variables in order of first use: identifiers that are not numbers' exponents and are not called.
-  function variablesOf(expr) {
-    const re = /(\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)|([A-Za-z_][A-Za-z0-9_]*)/g;
-    const names = [];
-    let m;
-    while ((m = re.exec(expr)) !== null) {
-      if (!m[2]) continue;
-      const rest = expr.slice(m.index + m[0].length);
-      if (/^\s*\(/.test(rest) && FUNCTIONS.has(m[2])) continue;
-      if (/^\s*\(/.test(rest)) continue; // an unknown function: the service will say so
-      if (!names.includes(m[2])) names.push(m[2]);
-    }
-    return names;
-  }
-
-  function syncVariables() {
-    const names = variablesOf($("expression").value);
-    if (names.length === shownVariables.length && names.every((n, i) => n === shownVariables[i])) return;
+  // The table lists exactly the names the service reported as unbound (the page has no parser of its own).
+  function tableNames() { return [...$("values-body").querySelectorAll("input")].map((i) => i.dataset.name); }
+  function rememberTable() {
     for (const input of $("values-body").querySelectorAll("input")) knownValues.set(input.dataset.name, input.value);
+  }
+  function setValueRows(names) {
+    rememberTable();
     const body = $("values-body");
     body.replaceChildren();
     for (const name of names) {
@@ -92,12 +80,11 @@
       });
       input.dataset.name = name;
       input.value = knownValues.get(name) ?? "";
+      input.addEventListener("input", markStale);
       body.append(el("tr", null,
         el("th", { scope: "row" }, el("label", { for: id, class: "mono", text: name })),
         el("td", null, input)));
     }
-    shownVariables = names;
-    $("values-empty").hidden = names.length > 0;
     $("values-table").hidden = names.length === 0;
   }
 
@@ -128,26 +115,27 @@
     return JSON.stringify({ nodes, output: resp.output }, null, 2);
   }
 
-  // Builds the request body, or throws a problem-shaped object for input the page can already reject.
-  function requestBody() {
-    if (mode() === "graph") return $("graph-json").value;
+  // The values the table gives (filled rows only: an empty row is for the service to report), or throws a
+  // problem-shaped object for a value that is not a number.
+  function tableValues() {
     const values = {};
     for (const input of $("values-body").querySelectorAll("input")) {
       const name = input.dataset.name;
       const text = input.value.trim();
       knownValues.set(name, input.value);
+      if (text === "") continue;
       if (text === "NaN" || text === "Infinity" || text === "-Infinity") { values[name] = text; continue; }
       const v = Number(text);
-      if (text === "" || !Number.isFinite(v)) {
+      if (!Number.isFinite(v)) {
         throw {
-          title: "Invalid value",
-          detail: text === "" ? `Give ${name} a value.` : `${name}: "${text}" is not a number.`,
+          title: "That is not a number",
+          detail: `${name}: "${text}" is not a number.`,
           pointer: "/values/" + name.replace(/~/g, "~0").replace(/\//g, "~1"),
         };
       }
       values[name] = v;
     }
-    return JSON.stringify({ expression: $("expression").value, values });
+    return values;
   }
 
   // ---------- errors next to the input ----------
@@ -162,8 +150,25 @@
     return p.split("/").slice(1).map((t) => t.replace(/~1/g, "/").replace(/~0/g, "~"));
   }
 
+  // What a learner reads first: what to do, not an HTTP status (the status stays in a data attribute for tools).
+  function titleOf(p) {
+    const kind = typeof p.type === "string" ? p.type.replace(/^.*\//, "") : "";
+    if (Array.isArray(p.unbound) && p.unbound.length) return `Give ${p.unbound.join(", ")} a value`;
+    const titles = {
+      "invalid-expression": "The program has a mistake",
+      "invalid-graph": "This graph cannot be evaluated",
+      "malformed-json": "This is not valid JSON",
+      "invalid-request": "The request is not shaped right",
+      "too-large": "Too large for the service",
+      "render-limit": "Too large to draw",
+      "renderer-unavailable": "The drawing service is unavailable",
+    };
+    return titles[kind] || p.title || "Something went wrong";
+  }
+
   function showProblem(p) {
-    $("error-title").textContent = (p.title || "Error") + (p.status ? ` (${p.status})` : "");
+    $("error-title").textContent = titleOf(p);
+    $("error").dataset.status = p.status ? String(p.status) : "";
     $("error-detail").textContent = p.detail || "";
     const where = $("error-where");
     where.hidden = true;
@@ -177,14 +182,28 @@
         const input = $("values-body").querySelector(`input[data-name="${CSS.escape(tokens[1])}"]`);
         if (input) { input.setAttribute("aria-invalid", "true"); focusTarget = input; }
       }
-      if (typeof p.column === "number" && p.column >= 1) {
-        const col = Math.min(p.column, expr.value.length + 1);
-        where.textContent = `${expr.value}\n${" ".repeat(col - 1)}^ column ${p.column}`;
+      if (Array.isArray(p.unbound)) {
+        for (const name of p.unbound) {
+          const input = $("values-body").querySelector(`input[data-name="${CSS.escape(name)}"]`);
+          if (input && input.value.trim() === "") { input.setAttribute("aria-invalid", "true"); if (!focusTarget) focusTarget = input; }
+        }
+        if (focusTarget) { focusTarget.focus(); return; }
+      }
+      if (typeof p.column === "number" && p.column >= 1 && tokens[0] === "expression") {
+        // `line` comes with multi-line programs; the column counts characters within that line.
+        const lines = expr.value.split("\n");
+        const lineNo = typeof p.line === "number" ? Math.min(Math.max(p.line, 1), lines.length) : 1;
+        const text = typeof p.line === "number" ? lines[lineNo - 1] : expr.value;
+        const chars = [...text];
+        const col = Math.min(p.column, chars.length + 1);
+        const lineStart = typeof p.line === "number" ? lines.slice(0, lineNo - 1).reduce((n, l) => n + l.length + 1, 0) : 0;
+        const offset = lineStart + chars.slice(0, col - 1).join("").length;
+        where.textContent = (typeof p.line === "number" ? `line ${p.line}, column ${p.column}:\n` : "") +
+          `${text}\n${" ".repeat(col - 1)}^ column ${p.column}`;
         where.hidden = false;
         expr.setAttribute("aria-invalid", "true");
-        focusTarget = expr;
         expr.focus();
-        expr.setSelectionRange(col - 1, Math.min(col, expr.value.length));
+        expr.setSelectionRange(offset, Math.min(offset + 1, expr.value.length));
         return;
       }
       if (!focusTarget && (tokens[0] === "expression" || p.status === 422)) {
@@ -348,30 +367,61 @@
     return { title: `HTTP ${res.status}`, status: res.status, detail: (await res.text()).slice(0, 300) };
   }
 
+  async function post(body) {
+    const res = await fetch("/evaluate", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "Accept": "application/json" },
+      body,
+    });
+    return res.ok ? { ok: true, response: await res.json() } : { ok: false, problem: await problemOf(res) };
+  }
+
+  // The expression form, driven by the service's answers: send the values the table has; when the service lists
+  // unbound names, make them the table (filled from memory where it can) and try again; when a value the table
+  // sent is no longer wanted (the program now assigns that name), ask once without values to learn what is.
+  async function evaluateProgram() {
+    const program = $("expression").value;
+    let values = tableValues();
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const answer = await post(JSON.stringify({ expression: program, values }));
+      if (answer.ok) return answer;
+      const p = answer.problem;
+      let names = Array.isArray(p.unbound) ? p.unbound : null;
+      if (!names && p.status === 422 && Object.keys(values).length > 0) {
+        const probe = await post(JSON.stringify({ expression: program }));
+        if (probe.ok) { setValueRows([]); return probe; }
+        if (!Array.isArray(probe.problem.unbound)) return answer.problem.detail === probe.problem.detail ? answer : probe;
+        names = probe.problem.unbound;
+      }
+      if (!names) return answer;
+      const keep = tableNames().filter((n) => names.includes(n));
+      setValueRows([...keep, ...names.filter((n) => !keep.includes(n))]);
+      values = tableValues();
+      if (names.some((n) => !(n in values))) return { ok: false, problem: { ...p, unbound: names.filter((n) => !(n in values)) } };
+    }
+    return { ok: false, problem: { title: "Could not settle the values", detail: "The service kept asking for other names." } };
+  }
+
   let busy = false;
-  async function evaluate() {
+  async function evaluate(how) {
     if (busy) return; // one request at a time: a second Ctrl+Enter must not race the first
     clearError();
-    let body;
-    try { body = requestBody(); } catch (p) { showProblem(p); setState("error"); return; }
+    if (how !== "descent") resetDescent();
     setState("busy");
     busy = true;
     $("busy").hidden = false;
     $("evaluate").disabled = true;
     try {
-      const res = await fetch("/evaluate", {
-        method: "POST",
-        headers: { "Content-Type": "application/json", "Accept": "application/json" },
-        body,
-      });
-      if (!res.ok) { showProblem(await problemOf(res)); setState("error"); return; }
-      const response = await res.json();
-      await showResult(response);
+      const answer = mode() === "graph" ? await post($("graph-json").value) : await evaluateProgram();
+      if (!answer.ok) { showProblem(answer.problem); markStale(); setState("error"); return; }
+      await showResult(answer.response);
       evaluations++;
       document.body.dataset.evaluations = String(evaluations);
       setState("done");
     } catch (e) {
-      showProblem({ title: "Could not reach the service", detail: String(e && e.message || e) });
+      if (e && e.title && !(e instanceof Error)) showProblem(e);
+      else showProblem({ title: "Could not reach the service", detail: String(e && e.message || e) });
+      markStale();
       setState("error");
     } finally {
       busy = false;
@@ -380,24 +430,40 @@
     }
   }
 
+  // The shown result no longer matches the input: dim it and say so, until the next successful evaluation.
+  function markStale() {
+    if (!current) return;
+    document.body.dataset.stale = "true";
+    $("stale-note").hidden = false;
+  }
+  function clearStale() {
+    delete document.body.dataset.stale;
+    $("stale-note").hidden = true;
+  }
+
   async function showResult(response) {
     stopStepping();
+    clearStale();
     for (const n of response.nodes) { n.data = num(n.data); n.grad = num(n.grad); }
     const byId = new Map(response.nodes.map((n, i) => [n.id, i]));
     current = { response, byId, svg: null, index: null, steps: null, step: -1 };
+    if (mode() === "expression") {
+      // Values the program no longer uses leave the table (and stay remembered).
+      setValueRows(tableNames().filter((n) => byId.has(n) && !response.nodes[byId.get(n)].op));
+    }
 
     $("placeholder").hidden = true;
     $("result").hidden = false;
-    $("graph-panel").hidden = false;
     $("output-id").textContent = response.output;
     $("output-value").textContent = full(num(response.value));
     const q = "?id=" + encodeURIComponent(response.id);
     $("download-dot").href = "/graph.dot" + q;
     $("download-svg").href = "/graph.svg" + q;
-    $("download-json").href = "/graph.json" + q;
+    $("download-json").href = "/graph.jgf" + q;
 
     fillTables(response);
-    resetDetails();
+    recordDescent(num(response.value));
+    hideDetails();
     try {
       await loadSvg(response.id);
     } catch (e) { // the numbers are already shown; only the drawing is missing
@@ -413,15 +479,22 @@
     const grads = document.createDocumentFragment();
     for (const n of response.nodes) {
       if (!isVariable(n)) continue;
+      const learn = el("input", { type: "checkbox", class: "learn", "aria-label": `learn ${nameOf(n)}` });
+      learn.checked = !unlearned.has(n.id);
+      learn.dataset.id = n.id;
+      learn.addEventListener("change", () => { if (learn.checked) unlearned.delete(n.id); else unlearned.add(n.id); });
       const row = el("tr", null,
         el("th", { scope: "row", class: "mono", text: nameOf(n) }),
         el("td", { class: "mono num", text: short(n.data), title: full(n.data) }),
-        el("td", { class: "mono num grad", text: short(n.grad), title: full(n.grad) }));
+        el("td", { class: "mono num grad", text: short(n.grad), title: full(n.grad) }),
+        el("td", { class: "mono num numerical" }),
+        el("td", { class: "learn" }, learn));
       row.dataset.id = n.id;
       row.dataset.grad = full(n.grad);
       grads.append(row);
     }
     $("grad-body").replaceChildren(grads);
+    fillNumerical();
 
     // The full table can be large; past a few thousand rows it only slows the page down.
     const limit = 2000;
@@ -440,6 +513,109 @@
       rows.append(el("tr", null, el("td", { colspan: "5", text: `... ${response.nodes.length - limit} more nodes` })));
     }
     $("nodes-body").replaceChildren(rows);
+  }
+
+  // ---------- the lecture's next steps: a numerical gradient check and gradient descent ----------
+
+  // The forward pass over the evaluated graph, with some leaves moved: f(x + h) for the numerical check.
+  function forward(nodes, byId, output, moved) {
+    const v = new Float64Array(nodes.length);
+    for (let i = 0; i < nodes.length; i++) {
+      const n = nodes[i];
+      if (!n.op) { v[i] = moved.has(i) ? moved.get(i) : n.data; continue; }
+      const a = v[byId.get(n.inputs[0])];
+      const b = n.inputs.length > 1 ? v[byId.get(n.inputs[1])] : undefined;
+      switch (n.op) {
+        case "add": v[i] = a + b; break;
+        case "sub": v[i] = a - b; break;
+        case "mul": v[i] = a * b; break;
+        case "div": v[i] = a / b; break;
+        case "neg": v[i] = -a; break;
+        case "pow": v[i] = b === undefined ? Math.pow(a, num(n.exponent)) : Math.pow(a, b); break;
+        case "exp": v[i] = Math.exp(a); break;
+        case "log": v[i] = Math.log(a); break;
+        case "tanh": v[i] = Math.tanh(a); break;
+        case "relu": v[i] = a > 0 ? a : 0; break;
+        case "sigmoid": v[i] = 1 / (1 + Math.exp(-a)); break;
+        default: return NaN;
+      }
+    }
+    return v[byId.get(output)];
+  }
+
+  // (f(x + h) - f(x)) / h per leaf, next to the grad backward computed.
+  function fillNumerical() {
+    if (!current) return;
+    const h = Number($("num-h").value.trim());
+    const { nodes } = current.response;
+    const f0 = forward(nodes, current.byId, current.response.output, new Map());
+    for (const row of $("grad-body").querySelectorAll("tr")) {
+      const i = current.byId.get(row.dataset.id);
+      const cell = row.querySelector(".numerical");
+      if (!Number.isFinite(h) || h === 0) { cell.textContent = "h?"; delete row.dataset.numerical; continue; }
+      const slope = (forward(nodes, current.byId, current.response.output, new Map([[i, nodes[i].data + h]])) - f0) / h;
+      cell.textContent = short(slope);
+      cell.title = full(slope);
+      row.dataset.numerical = full(slope);
+      const g = nodes[i].grad;
+      cell.classList.toggle("off", Number.isFinite(g) && Math.abs(slope - g) > 0.01 + 100 * Math.abs(h) * Math.max(1, Math.abs(g)));
+    }
+  }
+
+  const unlearned = new Set(); // leaves the user unchecked in the "learn" column
+  let descentHistory = [];
+  function resetDescent() { descentHistory = []; }
+  function recordDescent(value) {
+    descentHistory.push(value);
+    const shown = descentHistory.slice(-8).map(short);
+    const steps = descentHistory.length - 1;
+    $("descent-text").textContent = steps === 0 ? "" :
+      `${current.response.output}: ${descentHistory.length > 8 ? "... " : ""}${shown.join(" \u2192 ")} (${steps} step${steps === 1 ? "" : "s"})`;
+    const chart = $("descent-chart");
+    chart.hidden = steps === 0;
+    const finite = descentHistory.filter(Number.isFinite);
+    if (steps === 0 || finite.length === 0) return;
+    const lo = Math.min(...finite), hi = Math.max(...finite);
+    const points = descentHistory.map((v, k) => {
+      const x = descentHistory.length === 1 ? 0 : (300 * k) / (descentHistory.length - 1);
+      const y = hi === lo ? 30 : 55 - (50 * ((Number.isFinite(v) ? v : hi) - lo)) / (hi - lo);
+      return `${x.toFixed(1)},${y.toFixed(1)}`;
+    });
+    $("descent-line").setAttribute("points", points.join(" "));
+  }
+
+  // `name = <number>` in the program gets the number `value` (the statement that made the leaf).
+  function reassign(program, name, value) {
+    const re = new RegExp(`(^|[;\\n])([ \\t]*${name}[ \\t]*=[ \\t]*)[-+]?(?:\\d+\\.?\\d*|\\.\\d+)(?:[eE][+-]?\\d+)?`);
+    return program.replace(re, (_, before, assign) => before + assign + String(value));
+  }
+
+  // One step of gradient descent: every leaf marked "learn" moves by -lr * grad; then evaluate again.
+  async function descend() {
+    if (!current || busy) return;
+    const lr = Number($("lr").value.trim());
+    if (!Number.isFinite(lr)) {
+      showProblem({ title: "lr must be a number", detail: `"${$("lr").value}" is not a number.` });
+      return;
+    }
+    const moves = new Map();
+    for (const n of current.response.nodes) {
+      const next = n.data - lr * n.grad;
+      if (isVariable(n) && !unlearned.has(n.id) && Number.isFinite(next)) moves.set(n.id, next);
+    }
+    if (mode() === "graph") {
+      const form = JSON.parse(graphFormOf(current.response));
+      for (const n of form.nodes) if (moves.has(n.id)) n.value = moves.get(n.id);
+      $("graph-json").value = JSON.stringify(form, null, 2);
+    } else {
+      let program = $("expression").value;
+      for (const [id, value] of moves) {
+        const input = $("values-body").querySelector(`input[data-name="${CSS.escape(id)}"]`);
+        if (input) { input.value = String(value); knownValues.set(id, input.value); } else program = reassign(program, id, value);
+      }
+      $("expression").value = program;
+    }
+    await evaluate("descent");
   }
 
   // "x1 * w1", "tanh(#4)", "d ** 2": how the node reads as an expression over its inputs' names.
@@ -503,15 +679,16 @@
     firstView(view, svg);
   }
 
-  // A wide graph fitted to the box would be unreadably small: start no smaller than MIN_SCALE, showing the
-  // inputs (left end; rankdir=LR), and size the box to the drawing's height so it wastes no space.
-  const MIN_SCALE = 0.6;
+  // A graph fitted to the box may be unreadably small: the scale stays within [MIN_SCALE, MAX_SCALE] (Graphviz's
+  // 14 pt text stays >= ~8 px), showing the inputs first (left end; rankdir=LR); the box takes the drawing's
+  // height, up to most of the window, so a small graph is large and a big one is panned.
+  const MIN_SCALE = 0.6, MAX_SCALE = 1.6;
   function firstView(view, svg) {
     const whole = current.whole;
     const width = view.clientWidth || 800;
-    const scale = Math.min(1, Math.max(MIN_SCALE, width / whole.w));
-    const maxHeight = Math.max(200, Math.round(window.innerHeight * 0.7));
-    const height = Math.min(maxHeight, Math.max(160, Math.ceil(whole.h * scale) + 8));
+    const maxHeight = Math.max(240, Math.round(window.innerHeight * 0.75));
+    const scale = Math.min(MAX_SCALE, Math.max(MIN_SCALE, Math.min(width / whole.w, maxHeight / whole.h)));
+    const height = Math.min(maxHeight, Math.max(240, Math.ceil(whole.h * scale) + 16));
     view.style.height = height + "px"; // CSSOM, which the page's CSP allows (unlike style attributes)
     const w = width / scale, h = (view.clientHeight || height) / scale; // clientHeight: inside the border
     const x = w >= whole.w ? whole.x - (w - whole.w) / 2 : whole.x;
@@ -562,6 +739,7 @@
 
   function indexSvg(svg) {
     const nodes = current.response.nodes;
+    for (const t of svg.querySelectorAll("text")) if (/-0\.0+\b/.test(t.textContent)) t.textContent = noNegativeZero(t.textContent);
     const nodeOf = (id) => nodes[current.byId.get(id)];
     const byLabel = new Map();
     for (const n of nodes) byLabel.set(nameOf(n), byLabel.has(nameOf(n)) ? null : n.id);
@@ -638,7 +816,10 @@
       }
     }
     const w = v.w * factor, h = v.h * factor;
-    const limitW = Math.max(current.whole.w, current.home.w) * 20, minW = current.home.w / 50;
+    // Zooming out stops where text would become unreadable (or at the whole graph, if that is smaller).
+    const view = $("graph-view");
+    const limitW = Math.max(current.home.w, Math.min(current.whole.w * 1.25, (view.clientWidth || 800) / MIN_SCALE));
+    const minW = current.home.w / 50;
     if (w > limitW || w < minW) return;
     setViewBox({ x: px - (px - v.x) * factor, y: py - (py - v.y) * factor, w, h });
   }
@@ -650,7 +831,15 @@
     const v = viewBoxOf(svg);
     setViewBox({ x: v.x - dx / scale, y: v.y - dy / scale, w: v.w, h: v.h });
   }
-  function fit() { if (current && current.svg) setViewBox(current.whole); }
+  // The whole graph when it is readable whole; otherwise the readable minimum zoom on the output end.
+  function fit() {
+    if (!current || !current.svg) return;
+    const view = $("graph-view"), whole = current.whole;
+    const W = view.clientWidth || 800, H = view.clientHeight || 400;
+    if (Math.min(W / whole.w, H / whole.h) >= MIN_SCALE) { setViewBox(whole); return; }
+    const w = W / MIN_SCALE, h = H / MIN_SCALE;
+    setViewBox({ x: whole.x + whole.w - w, y: whole.y + (whole.h - h) / 2, w, h });
+  }
 
   // Moves the keyboard focus to the next (+1) or previous (-1) node in topological order that is drawn.
   function focusNode(delta) {
@@ -688,12 +877,30 @@
       zoom(e.deltaY < 0 ? 1 / 1.15 : 1.15, e.clientX, e.clientY);
     }, { passive: false });
 
-    let drag = null;
+    // One pointer drags; two (a touch pinch) zoom about their midpoint by the change in their distance.
+    let drag = null, pinch = null;
+    const touches = new Map();
+    const spread = () => { const [a, b] = [...touches.values()]; return Math.hypot(a.x - b.x, a.y - b.y); };
     view.addEventListener("pointerdown", (e) => {
       if (e.button !== 0 || !current || !current.svg) return;
+      touches.set(e.pointerId, { x: e.clientX, y: e.clientY });
+      if (touches.size === 2) {
+        drag = null;
+        view.classList.remove("dragging");
+        pinch = { distance: spread() };
+        return;
+      }
       drag = { x: e.clientX, y: e.clientY, id: e.pointerId, moved: false };
     });
     view.addEventListener("pointermove", (e) => {
+      if (touches.has(e.pointerId)) touches.set(e.pointerId, { x: e.clientX, y: e.clientY });
+      if (pinch && touches.size === 2) {
+        const d = spread();
+        const [a, b] = [...touches.values()];
+        if (d > 0 && pinch.distance > 0) zoom(pinch.distance / d, (a.x + b.x) / 2, (a.y + b.y) / 2);
+        pinch.distance = d;
+        return;
+      }
       if (!drag || e.pointerId !== drag.id) return;
       const dx = e.clientX - drag.x, dy = e.clientY - drag.y;
       if (!drag.moved && Math.hypot(dx, dy) < 3) return;
@@ -702,6 +909,8 @@
       drag.x = e.clientX; drag.y = e.clientY;
     });
     const end = (e) => {
+      touches.delete(e.pointerId);
+      if (touches.size < 2) pinch = null;
       if (!drag || e.pointerId !== drag.id) return;
       if (drag.moved && view.hasPointerCapture(e.pointerId)) view.releasePointerCapture(e.pointerId);
       view.classList.remove("dragging");
@@ -730,17 +939,23 @@
       const g = nodeOf(e.target);
       if (g && !g.contains(e.relatedTarget)) for (const h of view.querySelectorAll(".mg-hover")) h.classList.remove("mg-hover");
     });
+    view.addEventListener("mouseleave", () => { if (!view.contains(document.activeElement) || document.activeElement === view) hideDetails(); });
   }
 
-  // ---------- node details (hover or focus) ----------
+  // ---------- node details (hover or focus), next to the node ----------
 
-  function resetDetails() {
-    $("details").replaceChildren(el("p", { class: "hint", text: "Hover or focus a node to see its op, inputs, data and grad." }));
+  function hideDetails() {
+    $("details").hidden = true;
+    $("details").replaceChildren();
   }
+
+  // The grad the page shows for node i: the running value while stepping, the service's otherwise.
+  function shownGrad(i) { return current.steps && current.step >= 0 ? current.running[i] : current.response.nodes[i].grad; }
 
   function showDetails(id) {
     if (!current || !current.byId.has(id)) return;
-    const n = current.response.nodes[current.byId.get(id)];
+    const i = current.byId.get(id);
+    const n = current.response.nodes[i];
     for (const g of current.svg.querySelectorAll(".mg-hover")) g.classList.remove("mg-hover");
     const entry = current.index.get(id);
     if (entry) for (const g of [entry.record, entry.op]) if (g) g.classList.add("mg-hover");
@@ -748,19 +963,34 @@
     const dl = el("dl", { class: "kv" });
     const row = (k, v) => dl.append(el("dt", { text: k }), el("dd", { class: "mono", text: v }));
     row("node", n.id + (n.label && n.label !== n.id ? ` (label ${n.label})` : ""));
-    row("op", n.op ? opText(n) : (n.constant ? "constant leaf" : "leaf (variable)"));
+    row("op", n.op ? opText(n) : (n.constant ? "constant leaf" : "leaf (a value with a gradient)"));
     if (n.op) {
-      const ins = (n.inputs || []).map((i) => {
-        const m = current.response.nodes[current.byId.get(i)];
-        return m ? `${nameOf(m)} = ${short(m.data)}` : i;
+      const ins = (n.inputs || []).map((k) => {
+        const m = current.response.nodes[current.byId.get(k)];
+        return m ? `${nameOf(m)} = ${short(m.data)}` : k;
       });
       row("inputs", ins.join(", "));
     }
     row("data", full(n.data));
-    row("grad", full(n.grad));
-    if (current.steps && current.step >= 0) row("grad so far", full(current.running[current.byId.get(id)]));
+    if (current.steps && current.step >= 0) {
+      row("grad so far", full(shownGrad(i)));
+      row("final grad", full(n.grad));
+    } else row("grad", full(n.grad));
     dl.dataset.nodeId = id;
-    $("details").replaceChildren(dl);
+    const box = $("details");
+    box.replaceChildren(dl);
+    box.hidden = false;
+    // Beside the node (right of it, or left when there is no room), inside the graph's box.
+    const g = entry && (entry.record || entry.op);
+    const stage = $("graph-stage").getBoundingClientRect();
+    const r = g ? g.getBoundingClientRect() : stage;
+    const bw = box.offsetWidth, bh = box.offsetHeight;
+    let left = r.right - stage.left + 8;
+    if (left + bw > stage.width) left = r.left - stage.left - bw - 8;
+    left = Math.max(4, Math.min(left, stage.width - bw - 4));
+    const top = Math.max(4, Math.min(r.top - stage.top, stage.height - bh - 4));
+    box.style.left = left + "px";
+    box.style.top = top + "px";
   }
 
   // ---------- step-through backward ----------
@@ -827,6 +1057,8 @@
   // Steps depend on the grads so far, so step k+1 is built only when step k has been applied.
   function buildNextStep() {
     const nodes = current.response.nodes, byId = current.byId;
+    // Leaves pass nothing back: they get no step of their own (the last step lists their final grads).
+    while (current.built >= 0 && !nodes[current.built].op) current.built--;
     if (current.built < 0) return false;
     const i = current.built--;
     const n = nodes[i];
@@ -870,10 +1102,15 @@
     renderStep();
   }
 
-  const totalSteps = () => current.response.nodes.length + 1;
+  const totalSteps = () => 1 + current.response.nodes.filter((n) => n.op).length;
 
+  // While stepping, every grad on the page (graph, tables, details) shows the running value.
   function setRunningGrad(i, value) {
     const id = current.response.nodes[i].id;
+    const row = $("grad-body").querySelector(`tr[data-id="${CSS.escape(id)}"] .grad`);
+    if (row) row.textContent = short(value);
+    const all = $("nodes-body").querySelector(`tr[data-id="${CSS.escape(id)}"] td:last-child`);
+    if (all) all.textContent = full(value);
     const e = current.index && current.index.get(id);
     // Keep the service's wording ("grad 1.0000", "grad: 1.0000"...), change only the number.
     if (e && e.gradText) e.gradText.textContent = e.gradOriginal.replace(/^(\s*grad[\s:=]*)\S+/, (_, lead) => lead + fixed4(value));
@@ -938,6 +1175,12 @@
       }
     }
     if (last) {
+      const leaves = nodes.map((m, i) => [m, i]).filter(([m]) => isVariable(m));
+      if (leaves.length) {
+        parts.push(el("p", { class: "step-head", text: "The leaves pass nothing back; their grads are final:" }));
+        code(leaves.slice(0, 20).map(([m, i]) => `${nameOf(m)}.grad = ${short(current.running[i])}`).join("\n") +
+          (leaves.length > 20 ? `\n... ${leaves.length - 20} more` : ""));
+      }
       const mismatched = nodes.filter((m, i) => !close(current.running[i], m.grad));
       parts.push(el("p", { class: "step-done", text: mismatched.length === 0
         ? "Done: every gradient is filled, and each matches the service's backward pass."
@@ -948,6 +1191,9 @@
     }
     box.replaceChildren(...parts);
     box.dataset.step = String(current.step);
+    // Node details on screen follow the running grads too.
+    const shownNode = $("details").hidden ? null : $("details").querySelector("dl");
+    if (shownNode) showDetails(shownNode.dataset.nodeId);
   }
 
   function close(a, b) {
@@ -964,8 +1210,15 @@
       }
       for (const e of current.index.values()) if (e.gradText) e.gradText.textContent = e.gradOriginal;
     }
+    for (const row of $("grad-body").querySelectorAll("tr")) row.querySelector(".grad").textContent = short(num(row.dataset.grad));
+    current.response.nodes.forEach((n, i) => {
+      const all = $("nodes-body").querySelector(`tr[data-id="${CSS.escape(n.id)}"] td:last-child`);
+      if (all) all.textContent = full(n.grad);
+    });
     current.steps = null;
     current.step = -1;
+    const shownNode = $("details").hidden ? null : $("details").querySelector("dl");
+    if (shownNode) showDetails(shownNode.dataset.nodeId);
     $("step-prev").disabled = $("step-next").disabled = $("step-end").disabled = $("step-stop").disabled = true;
     $("step-counter").textContent = "";
     $("step-text").replaceChildren();
@@ -983,13 +1236,14 @@
   // ---------- start ----------
 
   function init() {
-    syncVariables();
-    $("expression").addEventListener("input", syncVariables);
+    for (const id of ["expression", "graph-json"]) $(id).addEventListener("input", markStale);
     $("mode-expression").addEventListener("change", applyMode);
     $("mode-graph").addEventListener("change", applyMode);
-    $("graph-example").addEventListener("click", () => { $("graph-json").value = GRAPH_EXAMPLE; clearError(); $("graph-json").focus(); });
+    $("graph-example").addEventListener("click", () => { $("graph-json").value = GRAPH_EXAMPLE; clearError(); markStale(); $("graph-json").focus(); });
     $("eval-form").addEventListener("submit", (e) => { e.preventDefault(); evaluate(); });
-    // Ctrl+Enter evaluates from anywhere (Enter alone does in single-line fields; the textarea needs newlines).
+    $("num-h").addEventListener("input", fillNumerical);
+    $("descend").addEventListener("click", descend);
+    // Ctrl+Enter evaluates from anywhere (Enter alone does in single-line fields; the program needs newlines).
     document.addEventListener("keydown", (e) => {
       if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); evaluate(); }
     });
@@ -997,7 +1251,7 @@
     installStepControls();
     applyMode();
     setState("ready");
-    // The prefilled neuron is evaluated at once, so the page opens on a graph.
+    // The prefilled program is evaluated at once, so the page opens on a graph.
     evaluate();
   }
 

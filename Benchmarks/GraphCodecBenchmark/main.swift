@@ -92,7 +92,7 @@ print(String(format: "engine   %7.2f ms                 %6.1f ns/node (Tape alon
 print(String(format: "encode   %7.2f ms  %7.1f MB/s  %6.1f ns/node", w * 1e3, outMB / w, w * 1e9 / Double(spec.count)))
 print(String(format: "total    %7.2f ms  (output value %@)", (d + e + w) * 1e3, "\(graph!.outputValue)"))
 
-// The small request of issue 5's second target: issue 4's seed graph (a*b + c and a pow), whole codec path.
+// The small request: the README's seed graph (a*b + c and a pow), whole codec path.
 let seed = Array("""
     {"nodes": [{"id": "a", "value": 2.0, "label": "a"}, {"id": "b", "value": -3.0}, {"id": "c", "value": 10.0},
      {"id": "e", "op": "mul", "inputs": ["a", "b"]}, {"id": "d", "op": "add", "inputs": ["e", "c"]}], "output": "d"}

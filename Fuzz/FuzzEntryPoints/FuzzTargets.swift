@@ -41,9 +41,18 @@ public enum FuzzTargets {
             if let column = error.column, column < 1 || column > source.utf8.count + 1 {
                 fatalError("column \(column) outside a \(source.utf8.count)-byte expression")
             }
+            let lines = source.utf8.reduce(1) { $1 == UInt8(ascii: "\n") ? $0 + 1 : $0 }
+            if let line = error.line, line < 1 || line > lines || lines == 1 {
+                fatalError("line \(line) in a \(lines)-line expression")
+            }
+            if let unbound = error.unbound, unbound.isEmpty || Set(unbound).count != unbound.count {
+                fatalError("unbound names listed empty or twice: \(unbound)")
+            }
             return
         }
         checkSpec(spec)
+        // A name is one node: the JSON answer and the DOT drawing rely on unique ids.
+        if Set(spec.ids).count != spec.count { fatalError("duplicate node ids in \(spec.ids)") }
     }
 
     /// Decode, then evaluate and encode in every representation, twice: the bytes must not change (determinism).
@@ -149,7 +158,7 @@ public enum FuzzTargets {
         // The problem must serialise (the service sends these bytes, with its own type, title and status).
         let encoded = GraphEncoder.problem(
             type: problem.kind.rawValue, title: problem.kind.title, status: 400, detail: problem.detail,
-            pointer: problem.pointer, column: problem.column)
+            pointer: problem.pointer, column: problem.column, line: problem.line, unbound: problem.unbound)
         if encoded.first != UInt8(ascii: "{") || encoded.contains(where: { $0 < 0x20 }) {
             fatalError("problem encoded badly: \(String(decoding: encoded, as: UTF8.self))")
         }

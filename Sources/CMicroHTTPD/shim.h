@@ -7,7 +7,6 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 #include <microhttpd.h>
 
@@ -102,33 +101,6 @@ mhd_shim_start_daemon(unsigned int flags,
                             MHD_OPTION_NOTIFY_COMPLETED, completed, completed_cls,
                             MHD_OPTION_UNESCAPE_CALLBACK, mhd_shim_unescape_keeping_nul, NULL,
                             MHD_OPTION_END);
-}
-
-/// State for mhd_shim_content_length_conflict's iteration over the request headers.
-typedef struct {
-    const char *first;
-    int conflict;
-} mhd_shim_length_scan;
-
-static inline enum MHD_Result
-mhd_shim_scan_content_length(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
-{
-    (void) kind;
-    mhd_shim_length_scan *scan = cls;
-    if (key == NULL || value == NULL || strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) != 0) return MHD_YES;
-    if (scan->first == NULL) scan->first = value;
-    else if (strcmp(scan->first, value) != 0) { scan->conflict = 1; return MHD_NO; }
-    return MHD_YES;
-}
-
-/// 1 when the request carries Content-Length more than once with different values (RFC 9112 6.3: a framing error
-/// that must be refused, since a proxy reading the other value would split the stream differently); MHD uses the first.
-static inline int
-mhd_shim_content_length_conflict(struct MHD_Connection *connection)
-{
-    mhd_shim_length_scan scan = { NULL, 0 };
-    MHD_get_connection_values(connection, MHD_HEADER_KIND, mhd_shim_scan_content_length, &scan);
-    return scan.conflict;
 }
 
 /// Closes the listening socket under a running daemon, so new connections are refused by the kernel at once.

@@ -119,6 +119,13 @@ public final class HTTPServer: Sendable {
         core.state.requestsInFlight
     }
 
+    /// Starts draining without stopping: every answer from now on carries `Connection: close`, so keep-alive
+    /// clients reconnect (elsewhere, once a load balancer has seen /readyz fail), while the server still accepts.
+    /// `shutdown` then stops accepting. Calling it again does nothing.
+    public func beginDraining() {
+        core.state.beginDraining()
+    }
+
     /// Graceful stop: stop accepting, let requests in flight finish within `gracePeriod` (their responses carry
     /// `Connection: close`), then close every remaining connection, idle keep-alive ones included. Blocks until done.
     /// Calling it again, or before `start`, does nothing.

@@ -42,11 +42,13 @@ func mhdAccessHandler(
     }
     let body = context.body
     context.body = []  // the request owns the only reference: no copy
+    let headers = context.headers
+    context.headers = []
     let request = HTTPRequest(
         method: context.method,
         path: context.path,
         query: connectionValues(connection, kind: .GET_ARGUMENT_KIND),
-        headers: connectionValues(connection, kind: .HEADER_KIND),
+        headers: headers,
         body: body,
         requestID: context.requestID)
     var response = core.handler(request)
@@ -67,24 +69,31 @@ private func beginRequest(
     let context = RequestContext(
         startNanoseconds: monotonicNanoseconds(),
         sequence: sequence,
-        method: method.map { String(cString: $0) } ?? "",
+        method: method.map(methodName) ?? "",
         path: url.map { String(cString: $0) } ?? "")
     conCls.pointee = Unmanaged.passRetained(context).toOpaque()  // released in mhdRequestCompleted
-    context.requestID = core.requestID(
-        clientValue: MHD_lookup_connection_value(connection, .HEADER_KIND, cString("X-Request-Id")).map { String(cString: $0) },
-        sequence: sequence)
 
-    guard let lengthText = MHD_lookup_connection_value(connection, .HEADER_KIND, cString("Content-Length")) else {
-        return MHD_Result.YES
+    // One pass over the headers (they are all in by now): the request's list, its id and its Content-Length.
+    var scan = HeaderScan()
+    let count = Int(MHD_get_connection_values(connection, .HEADER_KIND, nil, nil))
+    if count > 0 {
+        scan.headers.reserveCapacity(count)
+        withUnsafeMutablePointer(to: &scan) { pointer in
+            _ = MHD_get_connection_values_n(connection, .HEADER_KIND, scanHeader, UnsafeMutableRawPointer(pointer))
+        }
     }
-    if mhd_shim_content_length_conflict(connection) != 0 {
+    context.headers = scan.headers
+    context.requestID = core.requestID(clientValue: scan.requestID, sequence: sequence)
+
+    guard let lengthText = scan.contentLength else { return MHD_Result.YES }
+    if scan.contentLengthConflict {
         // A framing error: the body's end is ambiguous, so answer and let MHD close the connection.
         context.bodyTooLarge = true  // discard whatever body MHD still passes
         let refusal = core.errorResponder(400, "The request has several Content-Length headers with different values.")
         return queue(refusal, core: core, context: context, connection: connection)
     }
     // MHD has already rejected a malformed Content-Length with 400; a value too big for Int is certainly too large.
-    let declared = Int(String(cString: lengthText)) ?? Int.max
+    let declared = Int(lengthText) ?? Int.max
     if declared > core.configuration.maxBodyBytes {
         // Refusing before the body is read (and before any 100 Continue) is the one deliberate early answer;
         // MHD closes this connection afterwards, which is right since the body will not be read.
@@ -95,6 +104,46 @@ private func beginRequest(
     // Reserve what was declared only up to a bound: a client can declare 64 MB and send nothing, and 1000 such
     // connections would otherwise reserve 64 GB of address space. Larger bodies grow geometrically as they arrive.
     context.body.reserveCapacity(min(declared, 1 << 20))
+    return MHD_Result.YES
+}
+
+/// The method as a String; the common ones are literals (no parsing or copying of the C string).
+private func methodName(_ method: UnsafePointer<CChar>) -> String {
+    if strcmp(method, "GET") == 0 { return "GET" }
+    if strcmp(method, "POST") == 0 { return "POST" }
+    if strcmp(method, "HEAD") == 0 { return "HEAD" }
+    return String(cString: method)
+}
+
+/// What one pass over the request headers collects.
+private struct HeaderScan {
+    var headers: [(name: String, value: String)] = []
+    var requestID: String?
+    var contentLength: String?
+    /// Content-Length sent more than once with different values (RFC 9112 6.3: a framing error that must be
+    /// refused, since a proxy reading the other value would split the stream differently); MHD uses the first.
+    var contentLengthConflict = false
+}
+
+private func scanHeader(
+    cls: UnsafeMutableRawPointer?, kind: MHD_ValueKind,
+    key: UnsafePointer<CChar>?, keySize: Int, value: UnsafePointer<CChar>?, valueSize: Int
+) -> MHD_Result {
+    guard let cls, let key else { return MHD_Result.YES }
+    let scan = cls.assumingMemoryBound(to: HeaderScan.self)
+    // Sizes from MHD: no strlen, and the bytes are decoded once.
+    let name = String(decoding: UnsafeRawBufferPointer(start: key, count: keySize), as: UTF8.self)
+    let text = value.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: valueSize), as: UTF8.self) } ?? ""
+    if keySize == 12 && strcasecmp(key, "X-Request-Id") == 0 {
+        if scan.pointee.requestID == nil { scan.pointee.requestID = text }
+    } else if keySize == 14 && strcasecmp(key, "Content-Length") == 0 {
+        if let first = scan.pointee.contentLength {
+            if first != text { scan.pointee.contentLengthConflict = true }
+        } else {
+            scan.pointee.contentLength = text
+        }
+    }
+    scan.pointee.headers.append((name, text))
     return MHD_Result.YES
 }
 

@@ -107,6 +107,14 @@ private struct LineWriter {
     var count = 0
 
     mutating func append(_ text: String) {
+        // Native and small strings are contiguous: one copy. A byte loop cost ~10 instructions a byte.
+        let copied: Int? = text.utf8.withContiguousStorageIfAvailable { bytes in
+            UnsafeMutableBufferPointer(rebasing: buffer[count...]).initialize(fromContentsOf: bytes)
+        }
+        if let copied {
+            count += copied
+            return
+        }
         for byte in text.utf8 {
             buffer[count] = byte
             count += 1
@@ -143,6 +151,8 @@ final class RequestContext {
     let method: String
     let path: String
     var body: [UInt8] = []
+    /// The request headers, collected when they arrived (the first call), handed to the request at the last.
+    var headers: [(name: String, value: String)] = []
     /// Set once the body passed `maxBodyBytes`: the rest is read and thrown away, then 413.
     var bodyTooLarge = false
     var discardedBytes = 0

@@ -22,6 +22,29 @@ public enum TerminationSignals {
         return sigwait(&set, &signal) == 0 ? signal : -1
     }
 
+    /// Like `wait()`, but gives up after `timeout` and returns nil. (Where `sigtimedwait` is missing, as on
+    /// Darwin, it only sleeps for `timeout` and returns nil: a signal meanwhile stays pending.)
+    public static func wait(timeout: Duration) -> Int32? {
+        let (seconds, attoseconds) = timeout.components
+        #if os(Linux)
+        var set = terminationSet()
+        var remaining = timespec(tv_sec: Int(max(0, seconds)), tv_nsec: Int(max(0, attoseconds) / 1_000_000_000))
+        let deadline = ContinuousClock.now.advanced(by: timeout)
+        while true {
+            let signal = sigtimedwait(&set, nil, &remaining)
+            if signal > 0 { return signal }
+            guard errno == EINTR else { return nil }  // EAGAIN: the time is up
+            let left = ContinuousClock.now.duration(to: deadline)
+            guard left > .zero else { return nil }
+            remaining = timespec(tv_sec: Int(left.components.seconds), tv_nsec: Int(left.components.attoseconds / 1_000_000_000))
+        }
+        #else
+        var pause = timespec(tv_sec: Int(max(0, seconds)), tv_nsec: Int(max(0, attoseconds) / 1_000_000_000))
+        while nanosleep(&pause, &pause) != 0 && errno == EINTR {}
+        return nil
+        #endif
+    }
+
     private static func terminationSet() -> sigset_t {
         var set = sigset_t()
         sigemptyset(&set)

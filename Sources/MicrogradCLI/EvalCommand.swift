@@ -38,7 +38,7 @@ struct EvalCommand: ParsableCommand {
     var format: String = GraphFormat.json.rawValue
 
     @Option(help: "Most nodes in the graph.")
-    var maxNodes: Int = 1_000_000
+    var maxNodes: Int = GraphLimits().maxNodes
 
     func validate() throws {
         guard GraphFormat(named: format) != nil else {
@@ -75,11 +75,12 @@ struct EvalCommand: ParsableCommand {
         }
     }
 
-    /// One line of text for a problem: its title, detail, and where (pointer, column).
+    /// One line of text for a problem: its title, detail, and where (pointer, line, column).
     static func describe(_ problem: ServiceProblem) -> String {
         var message = "micrograd: \(problem.title.lowercased()): \(problem.detail)"
         var place: [String] = []
         if let pointer = problem.pointer { place.append("at \(pointer.isEmpty ? "the whole request" : pointer)") }
+        if let line = problem.line { place.append("line \(line)") }
         if let column = problem.column { place.append("column \(column)") }
         if !place.isEmpty { message += " (" + place.joined(separator: ", ") + ")" }
         return message

@@ -58,16 +58,16 @@ struct LineLogHandler: LogHandler {
         BufferedStandardOutput.shared.append(
             reserve: 48 + label.utf8.count + source.utf8.count + message.count, flush: flush
         ) { buffer in
-            buffer.stamp.append(to: &buffer.bytes)
-            buffer.bytes.append(UInt8(ascii: " "))
-            buffer.bytes.append(contentsOf: level.rawValue.utf8)
-            if !label.isEmpty { buffer.bytes.append(UInt8(ascii: " ")) }
-            buffer.bytes.append(contentsOf: label.utf8)
-            buffer.bytes.append(contentsOf: ": [".utf8)
-            buffer.bytes.append(contentsOf: source.utf8)
-            buffer.bytes.append(contentsOf: "] ".utf8)
-            buffer.bytes.append(contentsOf: message)
-            buffer.bytes.append(UInt8(ascii: "\n"))
+            buffer.appendTimestamp()
+            buffer.append(UInt8(ascii: " "))
+            buffer.append(level.rawValue)
+            if !label.isEmpty { buffer.append(UInt8(ascii: " ")) }
+            buffer.append(label)
+            buffer.append(": [")
+            buffer.append(source)
+            buffer.append("] ")
+            buffer.append(message)
+            buffer.append(UInt8(ascii: "\n"))
         }
     }
 }
@@ -85,28 +85,32 @@ struct AccessLogLines: AccessLogSink {
 /// `strftime("%Y-%m-%dT%H:%M:%S%z")` of local time, as StreamLogHandler writes it, computed once a second:
 /// localtime_r + strftime were ~1,900 instructions a line. Lives in the output buffer, under its lock.
 struct LogTimestamp {
-    private var second: time_t = -1
+    fileprivate var second: time_t = -1
     /// 24 bytes ("2026-11-27T03:06:05+0000"), inline: no allocation.
-    private var text: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-    private var count = 0
+    fileprivate var text: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+    fileprivate var count = 0
 
-    mutating func append(to line: inout [UInt8]) {
+    fileprivate mutating func update() {
         let now = time(nil)
-        if now != second {
-            second = now
-            var seconds = now
-            var parts = tm()
-            count = withUnsafeMutableBytes(of: &text) { raw in
-                localtime_r(&seconds, &parts) == nil
-                    ? 0 : strftime(raw.baseAddress!.assumingMemoryBound(to: CChar.self), raw.count, "%Y-%m-%dT%H:%M:%S%z", &parts)
-            }
+        guard now != second else { return }
+        second = now
+        var seconds = now
+        var parts = tm()
+        count = withUnsafeMutableBytes(of: &text) { raw in
+            localtime_r(&seconds, &parts) == nil
+                ? 0 : strftime(raw.baseAddress!.assumingMemoryBound(to: CChar.self), raw.count, "%Y-%m-%dT%H:%M:%S%z", &parts)
         }
-        withUnsafeBytes(of: text) { raw in
-            if count == 0 {
-                line.append(contentsOf: "<unknown>".utf8)
-            } else {
-                line.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[..<count]))
-            }
+    }
+}
+
+extension BufferedStandardOutput.Buffer {
+    mutating func appendTimestamp() {
+        stamp.update()
+        let stamp = stamp
+        if stamp.count == 0 {
+            append("<unknown>")
+        } else {
+            withUnsafeBytes(of: stamp.text) { append(UnsafeRawBufferPointer(rebasing: $0[..<stamp.count])) }
         }
     }
 }

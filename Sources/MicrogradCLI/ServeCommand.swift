@@ -16,58 +16,70 @@ struct ServeCommand: ParsableCommand {
         commandName: "serve",
         abstract: "Run the HTTP service (POST /evaluate, GET /graph.dot, the page at /).")
 
-    @Option(help: "Address to listen on. [env: HOST] (default: 0.0.0.0)")
+    /// The defaults of every setting: the configuration types' own.
+    static let defaults = ServiceConfiguration()
+    static let defaultGraceSeconds = 10
+    static let defaultDrainDelaySeconds = 0
+    static let defaultLogLevel = Logger.Level.info
+
+    @Option(help: "Address to listen on. [env: HOST] (default: \(defaults.server.host))")
     var host: String?
 
-    @Option(help: "TCP port; 0 picks a free one. [env: PORT] (default: 8080)")
+    @Option(help: "TCP port; 0 picks a free one. [env: PORT] (default: \(defaults.server.port))")
     var port: Int?
 
     @Option(help: "Worker threads. [env: THREADS] (default: number of cores)")
     var threads: Int?
 
-    @Option(help: "Largest request body in bytes (413 beyond). [env: MAX_BODY_BYTES] (default: 67108864)")
+    @Option(help: "Largest request body in bytes (413 beyond). [env: MAX_BODY_BYTES] (default: \(defaults.server.maxBodyBytes))")
     var maxBodyBytes: Int?
 
-    @Option(help: "Most nodes in one graph (422 beyond). [env: MAX_NODES] (default: 1000000)")
+    @Option(help: "Most nodes in one graph (422 beyond). [env: MAX_NODES] (default: \(defaults.graphLimits.maxNodes))")
     var maxNodes: Int?
 
-    @Option(help: "Longest expression in bytes (413 beyond). [env: MAX_EXPRESSION_BYTES] (default: 1048576)")
+    @Option(help: "Longest expression in bytes (413 beyond). [env: MAX_EXPRESSION_BYTES] (default: \(defaults.graphLimits.maxExpressionBytes))")
     var maxExpressionBytes: Int?
 
-    @Option(help: "Open connections at most. [env: CONNECTION_LIMIT] (default: 1000)")
+    @Option(help: "Open connections at most. [env: CONNECTION_LIMIT] (default: \(defaults.server.connectionLimit))")
     var connectionLimit: Int?
 
-    @Option(help: "Open connections per client IP; 0 = no limit. [env: PER_IP_CONNECTION_LIMIT] (default: 0)")
+    @Option(help: "Open connections per client IP; 0 = no limit. [env: PER_IP_CONNECTION_LIMIT] (default: \(defaults.server.perIPConnectionLimit))")
     var perIPConnectionLimit: Int?
 
-    @Option(help: "Seconds a silent or stalled connection is kept. [env: IDLE_TIMEOUT] (default: 30)")
+    @Option(help: "Seconds a silent or stalled connection is kept. [env: IDLE_TIMEOUT] (default: \(defaults.server.idleTimeoutSeconds))")
     var idleTimeout: Int?
 
-    @Option(help: "Bytes per connection for the request line and headers (431 beyond). [env: HEADER_MEMORY] (default: 32768)")
+    @Option(help: "Bytes per connection for the request line and headers (431 beyond). [env: HEADER_MEMORY] (default: \(defaults.server.connectionMemoryLimitBytes))")
     var headerMemory: Int?
 
-    @Option(help: "Evaluated graphs kept for GET /graph.*. [env: STORE_GRAPHS] (default: 256)")
+    @Option(help: "Evaluated graphs kept for GET /graph.*. [env: STORE_GRAPHS] (default: \(defaults.store.maxGraphs))")
     var storeGraphs: Int?
 
-    @Option(help: "Bytes of evaluated graphs kept. [env: STORE_BYTES] (default: 268435456)")
+    @Option(help: "Bytes of evaluated graphs kept. [env: STORE_BYTES] (default: \(defaults.store.maxBytes))")
     var storeBytes: Int?
 
     @Flag(help: "Serve stored graphs by id only (no 'most recent graph'). [env: PRIVATE=1]")
     var `private` = false
 
-    @Option(help: "Largest graph drawn as SVG, in nodes. [env: SVG_MAX_NODES] (default: 2000)")
+    @Option(help: "Largest graph drawn as SVG, in nodes. [env: SVG_MAX_NODES] (default: \(defaults.svg.maxNodes))")
     var svgMaxNodes: Int?
 
-    @Option(help: "Seconds Graphviz may take for one SVG. [env: SVG_TIMEOUT] (default: 10)")
+    @Option(help: "Seconds Graphviz may take for one SVG. [env: SVG_TIMEOUT] (default: \(defaults.svg.timeout.components.seconds))")
     var svgTimeout: Int?
 
-    @Option(help: "Graphviz dot executable. [env: DOT_PATH] (default: dot)")
+    @Option(help: "Graphviz dot executable. [env: DOT_PATH] (default: \(defaults.svg.dotPath))")
     var dotPath: String?
 
-    @Option(help: "Seconds in-flight requests get to finish on SIGTERM. [env: GRACE_PERIOD] (default: 10)")
+    @Option(help: "Seconds in-flight requests get to finish on SIGTERM. [env: GRACE_PERIOD] (default: \(defaultGraceSeconds))")
     var gracePeriod: Int?
 
-    @Option(help: "trace, debug, info, notice, warning, error or critical. [env: LOG_LEVEL] (default: info)")
+    @Option(help: """
+        Seconds to go on accepting after SIGTERM while /readyz answers 503, so load balancers stop routing here \
+        before the listener closes; a second signal ends it early. [env: DRAIN_DELAY] (default: \(defaultDrainDelaySeconds))
+        """)
+    var drainDelay: Int?
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical. [env: LOG_LEVEL] (default: \(defaultLogLevel))")
     var logLevel: String?
 
     func run() throws {
@@ -75,12 +87,12 @@ struct ServeCommand: ParsableCommand {
         TerminationSignals.block()
         signal(SIGPIPE, SIG_IGN)
 
-        let levelName = EnvironmentDefault.string(logLevel, "LOG_LEVEL", default: "info")
+        let levelName = EnvironmentDefault.string(logLevel, "LOG_LEVEL", default: Self.defaultLogLevel.rawValue)
         guard let level = Logger.Level(rawValue: levelName.lowercased()) else {
             throw ValidationError("Unknown log level '\(levelName)'.")
         }
         // StreamLogHandler stamps every line through localtime_r; with TZ unset, glibc stats /etc/localtime on each
-        // call (a syscall per access-log line, ~6% of a small request's CPU). Naming the same zone once avoids it.
+        // call (a syscall per access-log line). Naming the same zone once avoids it.
         if getenv("TZ") == nil { setenv("TZ", ":/etc/localtime", 0) }
         LoggingSystem.bootstrap { label in
             var handler = LineLogHandler(label: label)
@@ -89,7 +101,11 @@ struct ServeCommand: ParsableCommand {
         }
         let logger = Logger(label: "micrograd")
         let configuration = try makeConfiguration()
-        let grace = try EnvironmentDefault.int(gracePeriod, "GRACE_PERIOD", default: 10)
+        let grace = try EnvironmentDefault.int(gracePeriod, "GRACE_PERIOD", default: Self.defaultGraceSeconds)
+        let delay = try EnvironmentDefault.int(drainDelay, "DRAIN_DELAY", default: Self.defaultDrainDelaySeconds)
+        guard grace >= 0, delay >= 0 else {
+            throw ValidationError("--grace-period and --drain-delay must not be negative (got \(grace), \(delay)).")
+        }
 
         let running: ServingGraphService
         do {
@@ -98,42 +114,63 @@ struct ServeCommand: ParsableCommand {
         } catch {
             throw ValidationError("Cannot start the server: \(error)")
         }
+        // Every effective setting, once: what the environment and the command line amounted to.
+        let settings = configuration.server
         logger.info("micrograd listening", metadata: [
-            "host": "\(configuration.server.host)", "port": "\(running.port)",
-            "threads": "\(configuration.server.threads)", "private": "\(configuration.isPrivate)",
+            "host": "\(settings.host)", "port": "\(running.port)", "threads": "\(settings.threads)",
+            "private": "\(configuration.isPrivate)", "max_body_bytes": "\(settings.maxBodyBytes)",
+            "max_nodes": "\(configuration.graphLimits.maxNodes)",
+            "max_expression_bytes": "\(configuration.graphLimits.maxExpressionBytes)",
+            "connection_limit": "\(settings.connectionLimit)", "per_ip_connection_limit": "\(settings.perIPConnectionLimit)",
+            "idle_timeout": "\(settings.idleTimeoutSeconds)", "header_memory": "\(settings.connectionMemoryLimitBytes)",
+            "store_graphs": "\(configuration.store.maxGraphs)", "store_bytes": "\(configuration.store.maxBytes)",
+            "svg_max_nodes": "\(configuration.svg.maxNodes)", "svg_timeout": "\(configuration.svg.timeout.components.seconds)",
+            "dot_path": "\(configuration.svg.dotPath)", "grace_period": "\(grace)", "drain_delay": "\(delay)",
+            "log_level": "\(level)",
         ])
 
+        // The stop, in order (docs/container.md, "Stopping"): not ready at once (/readyz 503, answers close their
+        // connections) while still accepting for the drain delay; then stop accepting and give requests in flight
+        // the grace period; exit 0.
         let signal = TerminationSignals.wait()
-        logger.info("stopping", metadata: ["signal": "\(signal)", "grace_seconds": "\(grace)"])
+        running.beginDraining()
+        logger.info("draining", metadata: [
+            "signal": "\(signal)", "drain_delay_seconds": "\(delay)", "grace_seconds": "\(grace)",
+        ])
+        if delay > 0, let second = TerminationSignals.wait(timeout: .seconds(delay)) {
+            logger.info("second signal: ending the drain delay", metadata: ["signal": "\(second)"])
+        }
+        logger.info("stopping")
         running.shutdown(gracePeriod: .seconds(grace))
         logger.info("stopped")
     }
 
+    /// Every option's default is the configuration types' own (ServiceConfiguration()), shown in the help above.
     func makeConfiguration() throws -> ServiceConfiguration {
-        let server = ServerConfiguration(
-            host: EnvironmentDefault.string(host, "HOST", default: "0.0.0.0"),
-            port: try EnvironmentDefault.int(port, "PORT", default: 8080),
-            threads: try EnvironmentDefault.int(threads, "THREADS", default: ServerConfiguration.processorCount),
-            maxBodyBytes: try EnvironmentDefault.int(maxBodyBytes, "MAX_BODY_BYTES", default: 64 << 20),
-            connectionLimit: try EnvironmentDefault.int(connectionLimit, "CONNECTION_LIMIT", default: 1000),
-            perIPConnectionLimit: try EnvironmentDefault.int(perIPConnectionLimit, "PER_IP_CONNECTION_LIMIT", default: 0),
-            idleTimeoutSeconds: try EnvironmentDefault.int(idleTimeout, "IDLE_TIMEOUT", default: 30),
-            connectionMemoryLimitBytes: try EnvironmentDefault.int(
-                headerMemory, "HEADER_MEMORY", default: ServerConfiguration().connectionMemoryLimitBytes))
-        let limits = GraphLimits(
-            maxNodes: try positive(EnvironmentDefault.int(maxNodes, "MAX_NODES", default: 1_000_000), "max-nodes"),
-            maxExpressionBytes: try positive(
-                EnvironmentDefault.int(maxExpressionBytes, "MAX_EXPRESSION_BYTES", default: 1 << 20), "max-expression-bytes"))
-        let store = InMemoryGraphStore.Limits(
-            maxGraphs: try EnvironmentDefault.int(storeGraphs, "STORE_GRAPHS", default: 256),
-            maxBytes: try EnvironmentDefault.int(storeBytes, "STORE_BYTES", default: 256 << 20))
-        let svg = SVGRenderer.Configuration(
-            dotPath: EnvironmentDefault.string(dotPath, "DOT_PATH", default: "dot"),
-            timeout: .seconds(try positive(EnvironmentDefault.int(svgTimeout, "SVG_TIMEOUT", default: 10), "svg-timeout")),
-            maxNodes: try EnvironmentDefault.int(svgMaxNodes, "SVG_MAX_NODES", default: 2_000))
-        return ServiceConfiguration(
-            server: server, graphLimits: limits, store: store,
-            isPrivate: try EnvironmentDefault.flag(`private`, "PRIVATE"), svg: svg)
+        var c = Self.defaults
+        c.server.host = EnvironmentDefault.string(host, "HOST", default: c.server.host)
+        c.server.port = try EnvironmentDefault.int(port, "PORT", default: c.server.port)
+        c.server.threads = try EnvironmentDefault.int(threads, "THREADS", default: c.server.threads)
+        c.server.maxBodyBytes = try EnvironmentDefault.int(maxBodyBytes, "MAX_BODY_BYTES", default: c.server.maxBodyBytes)
+        c.server.connectionLimit = try EnvironmentDefault.int(connectionLimit, "CONNECTION_LIMIT", default: c.server.connectionLimit)
+        c.server.perIPConnectionLimit = try EnvironmentDefault.int(
+            perIPConnectionLimit, "PER_IP_CONNECTION_LIMIT", default: c.server.perIPConnectionLimit)
+        c.server.idleTimeoutSeconds = try EnvironmentDefault.int(idleTimeout, "IDLE_TIMEOUT", default: c.server.idleTimeoutSeconds)
+        c.server.connectionMemoryLimitBytes = try EnvironmentDefault.int(
+            headerMemory, "HEADER_MEMORY", default: c.server.connectionMemoryLimitBytes)
+        c.graphLimits.maxNodes = try positive(
+            EnvironmentDefault.int(maxNodes, "MAX_NODES", default: c.graphLimits.maxNodes), "max-nodes")
+        c.graphLimits.maxExpressionBytes = try positive(
+            EnvironmentDefault.int(maxExpressionBytes, "MAX_EXPRESSION_BYTES", default: c.graphLimits.maxExpressionBytes),
+            "max-expression-bytes")
+        c.store.maxGraphs = try EnvironmentDefault.int(storeGraphs, "STORE_GRAPHS", default: c.store.maxGraphs)
+        c.store.maxBytes = try EnvironmentDefault.int(storeBytes, "STORE_BYTES", default: c.store.maxBytes)
+        c.svg.dotPath = EnvironmentDefault.string(dotPath, "DOT_PATH", default: c.svg.dotPath)
+        c.svg.timeout = .seconds(try positive(
+            EnvironmentDefault.int(svgTimeout, "SVG_TIMEOUT", default: Int(c.svg.timeout.components.seconds)), "svg-timeout"))
+        c.svg.maxNodes = try EnvironmentDefault.int(svgMaxNodes, "SVG_MAX_NODES", default: c.svg.maxNodes)
+        c.isPrivate = try EnvironmentDefault.flag(`private`, "PRIVATE")
+        return c
     }
 
     private func positive(_ value: Int, _ name: String) throws -> Int {

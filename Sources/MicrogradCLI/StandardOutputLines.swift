@@ -19,25 +19,54 @@ final class BufferedStandardOutput: Sendable {
     static let capacity = 64 << 10
     static let flushIntervalMicroseconds: UInt32 = 250_000
 
+    /// Raw memory rather than an Array: an Array append (uniqueness and capacity checks) cost ~100 instructions,
+    /// and a line is a dozen appends.
     struct Buffer: ~Copyable {
-        var bytes: [UInt8] = []
+        private let base = UnsafeMutablePointer<UInt8>.allocate(capacity: BufferedStandardOutput.capacity)
+        private(set) var count = 0
         /// LineLogHandler's cache of the current second's timestamp text, kept here to need no second lock.
         var stamp = LogTimestamp()
 
-        /// Writes out and empties the buffer, keeping its storage.
+        deinit { base.deallocate() }
+
+        mutating func append(_ bytes: UnsafeRawBufferPointer) {
+            guard let source = bytes.baseAddress, bytes.count > 0 else { return }
+            if count + bytes.count > BufferedStandardOutput.capacity {
+                writeOut()
+                if bytes.count > BufferedStandardOutput.capacity {  // longer than the whole buffer: straight out
+                    writeAll(bytes)
+                    return
+                }
+            }
+            (base + count).update(from: source.assumingMemoryBound(to: UInt8.self), count: bytes.count)
+            count += bytes.count
+        }
+
+        mutating func append(_ byte: UInt8) {
+            if count == BufferedStandardOutput.capacity { writeOut() }
+            base[count] = byte
+            count += 1
+        }
+
+        /// A String's UTF-8, in one copy when it is contiguous (native and small strings are).
+        mutating func append(_ text: String) {
+            if text.utf8.withContiguousStorageIfAvailable({ append(UnsafeRawBufferPointer($0)) }) == nil {
+                var text = text
+                text.withUTF8 { append(UnsafeRawBufferPointer($0)) }
+            }
+        }
+
+        /// Writes out and empties the buffer.
         mutating func writeOut() {
-            if bytes.isEmpty { return }
-            bytes.withUnsafeBufferPointer { writeAll($0) }
-            bytes.removeAll(keepingCapacity: true)
+            if count == 0 { return }
+            writeAll(UnsafeRawBufferPointer(start: base, count: count))
+            count = 0
         }
     }
 
-    private let buffer: Mutex<Buffer>
+    private let buffer = Mutex(Buffer())
 
     private init() {
-        var initial = Buffer()
-        initial.bytes.reserveCapacity(Self.capacity)
-        buffer = Mutex(initial)
         // The flusher inherits the creating thread's signal mask; `serve` blocks SIGTERM/SIGINT before logging.
         var thread = pthread_t()
         _ = pthread_create(&thread, nil, { _ in
@@ -50,12 +79,12 @@ final class BufferedStandardOutput: Sendable {
     }
 
     /// Appends one line (or several) built by `build` straight into the buffer, writing the buffer out first if
-    /// `reserve` more bytes might not fit, and afterwards when it is full or `flush` is true.
+    /// `reserve` more bytes might not fit, and afterwards when `flush` is true.
     func append(reserve: Int, flush: Bool, _ build: (inout Buffer) -> Void) {
         buffer.withLock { buffer in
-            if buffer.bytes.count + reserve > Self.capacity { buffer.writeOut() }
+            if buffer.count + reserve > Self.capacity { buffer.writeOut() }
             build(&buffer)
-            if flush || buffer.bytes.count >= Self.capacity { buffer.writeOut() }
+            if flush { buffer.writeOut() }
         }
     }
 
@@ -71,13 +100,13 @@ struct StandardOutputLines: TextOutputStream, Sendable {
     func write(_ string: String) {
         var text = string
         text.withUTF8 { bytes in
-            BufferedStandardOutput.shared.append(reserve: bytes.count, flush: true) { $0.bytes.append(contentsOf: bytes) }
+            BufferedStandardOutput.shared.append(reserve: bytes.count, flush: true) { $0.append(UnsafeRawBufferPointer(bytes)) }
         }
     }
 }
 
 /// Writes all of `bytes` to standard output, retrying on EINTR and partial writes.
-private func writeAll(_ bytes: UnsafeBufferPointer<UInt8>) {
+private func writeAll(_ bytes: UnsafeRawBufferPointer) {
     guard var p = bytes.baseAddress else { return }
     var left = bytes.count
     while left > 0 {

@@ -74,7 +74,8 @@ public final class GraphService: Sendable {
             })
         router.post("/evaluate", evaluate.respond)
         router.get("/graph.dot") { graphs.respond(to: $0, format: .dot) }
-        router.get("/graph.json") { graphs.respond(to: $0, format: .jgf) }
+        router.get("/graph.jgf") { graphs.respond(to: $0, format: .jgf) }
+        router.get("/graph.json") { graphs.respond(to: $0, format: .jgf) }  // the old name of /graph.jgf
         router.get("/graph.svg") { graphs.respond(to: $0, format: .svg) }
         router.get("/healthz", operations.health)
         router.get("/readyz", operations.ready)

@@ -16,6 +16,12 @@ public final class ServingGraphService: Sendable {
     /// The bound port (useful when the configuration asked for port 0).
     public var port: Int { server.port }
 
+    /// Not ready from now on (`/readyz` answers 503, answers close their connections) while still accepting:
+    /// the first step of `micrograd serve`'s stop, before ``shutdown(gracePeriod:)``.
+    public func beginDraining() {
+        server.beginDraining()
+    }
+
     /// Graceful stop: `/readyz` answers 503, new connections are refused, requests in flight get `gracePeriod`
     /// to finish. Blocks until the server has stopped.
     public func shutdown(gracePeriod: Duration) {

@@ -14,6 +14,13 @@ import Testing
         process.standardOutput = output
         process.standardError = errors
         try process.run()
+        // A hang guard for the reads below: a stuck `dot` is killed, which ends its output.
+        let pid = process.processIdentifier
+        let finished = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            if finished.wait(timeout: .now() + 60) == .timedOut { kill(pid, SIGKILL) }
+        }
+        defer { finished.signal() }
         let writer = Thread { input.fileHandleForWriting.write(Data(dot)); try? input.fileHandleForWriting.close() }
         writer.start()
         let svg = output.fileHandleForReading.readDataToEndOfFile()
@@ -29,6 +36,7 @@ import Testing
         let text = String(decoding: GraphEncoder.dot(try evaluate(seedRequest)), as: UTF8.self)
         #expect(text.hasPrefix("digraph micrograd {"))
         #expect(text.contains("rankdir=LR"))
+        #expect(text.contains(#"node [shape=record, fontname="DejaVu Sans"]"#))
         #expect(text.contains(#"n0 [label="{ a | data 2.0000 | grad -3.0000 }""#), "\(text)")
         #expect(text.contains(#"n4 [label="{ d | data 4.0000 | grad 1.0000 }", style=filled"#), "\(text)")
         #expect(text.contains(#"op3 [shape=ellipse, label="*"]"#))
@@ -37,6 +45,7 @@ import Testing
         let r = try render(Array(text.utf8))
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.svg.contains("data 4.0000"))
+        #expect(r.svg.contains(#"font-family="DejaVu Sans""#), "the drawing names the font the layout was measured with")
     }
 
     @Test func hostileIDsRender() throws {

@@ -44,6 +44,54 @@ struct EvaluateRouteTests {
         }
     }
 
+    @Test func theLecturesStatementProgram() throws {
+        try withService { port, _ in
+            let body = #"{"expression": "a = 2.0\nb = -3.0\nc = 10.0\ne = a*b\nd = e + c\nf = -2.0\nL = d * f"}"#
+            let object = try jsonObject(try postJSON(port, "/evaluate", body))
+            #expect(object["output"] as? String == "L")
+            #expect(object["value"] as? Double == -8.0)
+            let ids = (object["nodes"] as? [[String: Any]])?.compactMap { $0["id"] as? String }
+            #expect(ids == ["a", "b", "c", "e", "d", "f", "L"])
+            let grads: [String: Double] = ["a": 6, "b": -4, "c": -2, "e": -2, "d": -2, "f": 4, "L": 1]
+            for (name, grad) in grads {
+                #expect(node(name, in: object)?["grad"] as? Double == grad, "\(name).grad")
+            }
+            #expect(node("d", in: object)?["inputs"] as? [String] == ["e", "c"])
+
+            let other = try jsonObject(try postJSON(port, "/evaluate", #"{"expression": "a = 2\nb = a*a\nc = b + 1", "output": "b"}"#))
+            #expect(other["output"] as? String == "b" && other["value"] as? Double == 4)
+            #expect(node("a", in: other)?["grad"] as? Double == 4 && node("c", in: other)?["grad"] as? Double == 0)
+
+            let dot = try postJSON(port, "/evaluate?format=dot", body)
+            #expect(dot.status == 200 && dot.text.contains(#"label="{ L | data -8.0000 | grad 1.0000 }""#))
+        }
+    }
+
+    @Test func statementProblemsCarryLineColumnAndEveryUnboundName() throws {
+        try withService { port, _ in
+            let unbound = try postJSON(port, "/evaluate", #"{"expression": "e = a*b\nd = e + c", "values": {"b": 1}}"#)
+            #expect(unbound.status == 422 && unbound.header("Content-Type") == "application/problem+json")
+            let problem = try jsonObject(unbound)
+            #expect(problem["unbound"] as? [String] == ["a", "c"])
+            #expect(problem["line"] as? Int == 1 && problem["column"] as? Int == 5)
+            #expect(problem["pointer"] as? String == "/expression" && problem["type"] as? String == "/problems/invalid-expression")
+
+            let syntax = try jsonObject(try postJSON(port, "/evaluate", #"{"expression": "e = a*b\nd = (e + "}"#))
+            #expect(syntax["unbound"] == nil && syntax["line"] as? Int == 2 && syntax["column"] as? Int == 10)
+
+            let oneLine = try jsonObject(try postJSON(port, "/evaluate", #"{"expression": "x + zz", "values": {"x": 1}}"#))
+            #expect(oneLine["line"] == nil && oneLine["column"] as? Int == 5 && oneLine["unbound"] as? [String] == ["zz"])
+
+            let conflict = try postJSON(port, "/evaluate", #"{"expression": "a = 2\nb = a*a", "values": {"a": 1}}"#)
+            let conflictDetail = try jsonObject(conflict)["detail"] as? String
+            #expect(conflict.status == 422 && conflictDetail?.contains("also given in") == true)
+
+            let output = try postJSON(port, "/evaluate", #"{"expression": "a = 2\nb = a*a", "output": "zz"}"#)
+            let outputPointer = try jsonObject(output)["pointer"] as? String
+            #expect(output.status == 422 && outputPointer == "/output")
+        }
+    }
+
     @Test func theSameRequestGivesTheSameBytesButTheID() throws {
         try withService { port, _ in
             let first = try postJSON(port, "/evaluate", seedRequest)

@@ -56,8 +56,9 @@ struct HostileFuzzCorpusTests {
         #expect(compiled == Self.compilingExpressionSeeds)
     }
 
-    /// e00-e13 are well-formed expressions, e14-e31 syntax and arity errors, e32-e39 non-finite and edge values.
-    static let compilingExpressionSeeds = (Array(0...13) + Array(32...39)).map { String(format: "e%02d.txt", $0) }
+    /// e00-e13 are well-formed expressions, e14-e31 syntax and arity errors, e32-e39 non-finite and edge values,
+    /// e40-e43 and e49 statement programs, e44-e48 statement programs with name or syntax errors.
+    static let compilingExpressionSeeds = (Array(0...13) + Array(32...43) + [49]).map { String(format: "e%02d.txt", $0) }
 
     static func seeds(_ target: String) throws -> [(name: String, bytes: [UInt8])] {
         let directory = corpus.appendingPathComponent(target)

@@ -13,7 +13,7 @@ import Testing
         try String(contentsOf: web.appendingPathComponent(file), encoding: .utf8)
     }
 
-    @Test(arguments: [("/", "index.html"), ("/app.js", "app.js"), ("/app.css", "app.css")])
+    @Test(arguments: [("/", "index.html"), ("/app.js", "app.js"), ("/app.css", "app.css"), ("/favicon.svg", "favicon.svg")])
     func embeddedCopyMatchesWeb(path: String, file: String) throws {
         let asset = try #require(PageAssets.asset(at: path))
         #expect(asset.body == (try Self.onDisk(file)), "run scripts/embed-web-assets after editing web/\(file)")
@@ -24,6 +24,8 @@ import Testing
         #expect(PageAssets.asset(at: "/index.html")?.contentType == "text/html; charset=utf-8")
         #expect(PageAssets.asset(at: "/app.js")?.contentType == "text/javascript; charset=utf-8")
         #expect(PageAssets.asset(at: "/app.css")?.contentType == "text/css; charset=utf-8")
+        #expect(PageAssets.asset(at: "/favicon.svg")?.contentType == "image/svg+xml")
+        #expect(PageAssets.indexHTML.body.contains(#"<link rel="icon" href="/favicon.svg""#), "no favicon request ends in a 404")
         #expect(PageAssets.asset(at: "/missing.js") == nil)
         #expect(Set(PageAssets.all.map(\.etag)).count == PageAssets.all.count)
     }

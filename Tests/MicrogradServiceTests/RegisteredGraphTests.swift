@@ -222,6 +222,10 @@ import Testing
                                           query: [("format", "dot")]).status == 406)
         #expect(RegisteredGraphTests.call(service, "POST", "/evaluate", #"{"expression": "x", "values": {"x": []}}"#).status == 422)
         #expect(RegisteredGraphTests.call(service, "POST", "/evaluate", #"{"expression": "x + y", "values": {"x": [1]}}"#).status == 422)
+        // Statements and "output" (the learner's form) batch too.
+        let statements = RegisteredGraphTests.call(service, "POST", "/evaluate",
+                                                   #"{"expression": "y = x * 2; z = y + 1", "values": {"x": [1, 2]}, "output": "y"}"#)
+        #expect(String(decoding: statements.body, as: UTF8.self) == #"{"rows":2,"output":"y","value":[2.0,4.0],"gradients":{"x":[2.0,2.0]}}"#)
         // Without arrays, the ordinary answer.
         #expect(RegisteredGraphTests.call(service, "POST", "/evaluate", #"{"expression": "x", "values": {"x": 1}}"#).header("X-Graph-Id") != nil)
     }

@@ -25,6 +25,21 @@ var loopback: ServiceConfiguration {
     ServiceConfiguration(server: ServerConfiguration(host: "127.0.0.1", port: 0, threads: 2))
 }
 
+/// One request answered by the service's request-to-response function, no socket: for routing and formats.
+/// `target` is a path and an optional plain query (`/graph.dot?id=abc&format=svg`, no percent-decoding).
+func respond(
+    _ service: GraphService, _ method: String, _ target: String, headers: [(String, String)] = [], body: String = ""
+) -> HTTPResponse {
+    let parts = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+    let query: [(name: String, value: String)] = parts.count < 2 ? [] : parts[1].split(separator: "&").map { item in
+        let pair = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+        return (name: String(pair[0]), value: pair.count > 1 ? String(pair[1]) : "")
+    }
+    return service.respond(to: HTTPRequest(
+        method: method, path: String(parts[0]), query: query, headers: headers.map { (name: $0.0, value: $0.1) },
+        body: Array(body.utf8)))
+}
+
 /// One request on a fresh connection.
 func send(
     _ port: Int, _ method: String, _ target: String, headers: [(String, String)] = [], body: String = ""

@@ -2,19 +2,13 @@
 Chromium through the DevTools protocol (CDP), Firefox through WebDriver BiDi. Both over one websocket
 (websocket-client from PyPI); both real input events (mouse, wheel, keys), not synthetic DOM events.
 """
-import base64, json, os, shutil, socket, subprocess, tempfile, time
+import base64, json, os, shutil, subprocess, tempfile, time
 
 import websocket  # websocket-client
 
 
 class Failure(Exception):
     pass
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Browser:
@@ -83,7 +77,8 @@ class Browser:
         shutil.rmtree(self.profile, ignore_errors=True)
 
     # --- helpers built on the primitives ---
-    def wait(self, expression, what, timeout=15):
+    def wait(self, expression, what, timeout=15, diagnose=None):
+        """Polls `expression` until it is truthy; on a timeout, the failure carries `diagnose`'s value too."""
         deadline = time.monotonic() + timeout
         last = None
         while time.monotonic() < deadline:
@@ -91,7 +86,8 @@ class Browser:
             if last:
                 return last
             time.sleep(0.05)
-        raise Failure(f"timed out waiting for {what} ({expression}); last value {last!r}")
+        seen = f"; the page showed {self.js(diagnose)!r}" if diagnose else ""
+        raise Failure(f"timed out waiting for {what} ({expression}); last value {last!r}{seen}")
 
     def center(self, selector):
         r = self.js(f"""(() => {{ const e = document.querySelector({json.dumps(selector)});
@@ -211,6 +207,18 @@ class Chromium(Browser):
     def insert_text(self, text):
         self.call("Input.insertText", {"text": text})
 
+    def pinch(self, x, y, start, end, steps=6):
+        """Two fingers on a touch screen, centred on (x, y), moving from `start` to `end` pixels apart."""
+        points = lambda d: [{"x": x - d / 2, "y": y, "id": 1}, {"x": x + d / 2, "y": y, "id": 2}]
+        self.call("Emulation.setTouchEmulationEnabled", {"enabled": True, "maxTouchPoints": 2})
+        try:
+            self.call("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": points(start)})
+            for k in range(1, steps + 1):
+                self.call("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": points(start + (end - start) * k / steps)})
+            self.call("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+        finally:
+            self.call("Emulation.setTouchEmulationEnabled", {"enabled": False})
+
     def screenshot_png(self):
         return base64.b64decode(self.call("Page.captureScreenshot", {"format": "png"})["data"])
 
@@ -257,10 +265,10 @@ class Firefox(Browser):
                          "browser.safebrowsing.malware.enabled": False, "browser.safebrowsing.phishing.enabled": False,
                          "extensions.update.enabled": False, "browser.aboutwelcome.enabled": False}.items():
                 f.write(f"user_pref({json.dumps(k)}, {json.dumps(v)});\n")
-        port = free_port()
-        self._launch([exe, "--headless", "--no-remote", "--profile", self.profile, "--remote-debugging-port", str(port),
-                      "--window-size=1280,1000", "about:blank"], "WebDriver BiDi listening on")
-        self.ws = websocket.create_connection(f"ws://127.0.0.1:{port}/session", timeout=30, suppress_origin=True)
+        # Port 0: the browser takes a free port itself and prints it (no bind-close-rebind race with other processes).
+        url = self._launch([exe, "--headless", "--no-remote", "--profile", self.profile, "--remote-debugging-port", "0",
+                            "--window-size=1280,1000", "about:blank"], "WebDriver BiDi listening on")
+        self.ws = websocket.create_connection(url.rstrip("/") + "/session", timeout=30, suppress_origin=True)
         self.call("session.new", {"capabilities": {}})
         self.context = self.call("browsingContext.getTree", {})["contexts"][0]["context"]
         self.call("session.subscribe", {"events": ["log.entryAdded"]})

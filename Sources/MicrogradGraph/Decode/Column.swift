@@ -1,7 +1,7 @@
 /// A growable buffer of plain values for the decoder's per-node and per-id columns.
 ///
 /// `Array` checks uniqueness on every element write (copy-on-write) and bounds on every access; on the
-/// decode path those checks were ~10% of the time. A Column is owned by one reader, never copied while
+/// decode path those checks are a measurable share of the time. A Column is owned by one reader, never copied while
 /// in use, and freed by `release()`. Indices are trusted: callers only use indices they appended.
 struct Column<Element: BitwiseCopyable> {
     private(set) var base: UnsafeMutablePointer<Element>

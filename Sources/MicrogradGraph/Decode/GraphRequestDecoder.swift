@@ -2,8 +2,8 @@ import Micrograd
 
 /// Decodes a POST /evaluate body (graph form or expression form) into a validated, topologically sorted `GraphSpec`.
 ///
-/// One pass over the bytes, specialised to the schema (Foundation's decoders run at ~20 MB/s and parse doubles
-/// inexactly, FIELD-NOTES). Errors: malformed JSON -> 400 malformed-json; well-formed but wrongly shaped -> 400
+/// One pass over the bytes, specialised to the schema (Foundation's decoders are an order of magnitude slower
+/// and JSONSerialization parses doubles inexactly). Errors: malformed JSON -> 400 malformed-json; well-formed but wrongly shaped -> 400
 /// invalid-request; an unevaluable graph -> 422 invalid-graph; over a size limit -> 413. Each carries an RFC 6901
 /// pointer into the request. A syntax error anywhere wins over a shape or graph error found earlier in the text.
 public enum GraphRequestDecoder {
@@ -120,8 +120,8 @@ private struct GraphRequestReader {
         }
         if let problem { throw problem }
         if sawExpression && !sawNodes {
-            if sawOutput { throw Problem.invalidRequest("\"output\" belongs to the graph form, not the expression form", pointer: "/output") }
-            return try ExpressionCompiler.compile(expression ?? "", values: values, limits: limits)
+            return try ExpressionCompiler.compile(
+                expression ?? "", values: values, output: output.map { String(decoding: $0, as: UTF8.self) }, limits: limits)
         }
         if sawNodes && sawExpression {
             throw Problem.invalidRequest("give either \"nodes\" (graph form) or \"expression\", not both", pointer: "/expression")
@@ -492,12 +492,7 @@ private struct GraphRequestReader {
 
     // MARK: ops
 
-    enum OpName {
-        case op(Op)
-        case minus      // "-": sub with two inputs, neg with one
-        case pow        // "pow"/"**": constant exponent or two inputs
-        case unknown
-    }
+    typealias OpName = OpVocabulary.Named
 
     mutating func readOpName() throws(ScanError) -> OpName? {
         guard try s.peek() == UInt8(ascii: "\"") else {
@@ -506,49 +501,21 @@ private struct GraphRequestReader {
             return nil
         }
         let name = try s.readString()
-        let op = Self.opNamed(name)
-        if case .unknown = op {
+        guard let op = OpVocabulary.named(name) else {
             let text = String(decoding: name.prefix(64), as: UTF8.self)
-            record(.invalidGraph("unknown op \"\(text)\"; ops: add sub mul div neg pow exp log tanh relu sigmoid (or + - * / **)",
-                                 pointer: context.pointer))
+            record(.invalidGraph(
+                "unknown op \"\(text)\"; ops: \(OpVocabulary.names.joined(separator: " ")) "
+                    + "(or \(OpVocabulary.symbols.joined(separator: " ")))",
+                pointer: context.pointer))
+            return nil
         }
         return op
-    }
-
-    static func opNamed(_ b: UnsafeBufferPointer<UInt8>) -> OpName {
-        switch b.count {
-        case 1:
-            switch b[0] {
-            case UInt8(ascii: "+"): return .op(.add)
-            case UInt8(ascii: "-"): return .minus
-            case UInt8(ascii: "*"): return .op(.mul)
-            case UInt8(ascii: "/"): return .op(.div)
-            default: return .unknown
-            }
-        case 2: return b.equals("**") ? .pow : .unknown
-        case 3:
-            if b.equals("mul") { return .op(.mul) }
-            if b.equals("add") { return .op(.add) }
-            if b.equals("sub") { return .op(.sub) }
-            if b.equals("div") { return .op(.div) }
-            if b.equals("neg") { return .op(.neg) }
-            if b.equals("pow") { return .pow }
-            if b.equals("exp") { return .op(.exp) }
-            if b.equals("log") { return .op(.log) }
-            return .unknown
-        case 4:
-            if b.equals("tanh") { return .op(.tanh) }
-            if b.equals("relu") { return .op(.relu) }
-            return .unknown
-        case 7: return b.equals("sigmoid") ? .op(.sigmoid) : .unknown
-        default: return .unknown
-        }
     }
 
     /// Decides the node's op from what it carried, recording leaf/op/arity/exponent problems.
     mutating func resolveOp(_ i: Int, _ name: OpName?, seen: Seen, inputCount: Int) -> Op {
         guard let name else {
-            if seen.contains(.op) { return .leaf }  // a non-string op: already recorded
+            if seen.contains(.op) { return .leaf }  // a non-string or unknown op: already recorded
             if !seen.contains(.value) {
                 record(.invalidGraph("missing value: a node is a leaf with a \"value\" or an op with \"op\" and \"inputs\"",
                                      pointer: JSONPointer.node(i)))
@@ -564,8 +531,6 @@ private struct GraphRequestReader {
         }
         let op: Op
         switch name {
-        case .unknown:
-            return .leaf
         case .op(let o):
             op = o
         case .minus:

@@ -7,7 +7,10 @@ extension GraphEncoder {
     public static func dot(_ g: EvaluatedGraph) -> [UInt8] {
         let spec = g.spec
         var w = ByteWriter(capacity: 128 + spec.count * 120)
-        w.ascii("digraph micrograd {\n  graph [rankdir=LR];\n  node [shape=record];\n")
+        // A named sans-serif: Graphviz lays text out with the font's metrics, and its default (Times) reads poorly
+        // on screen. DejaVu Sans is what Debian's fontconfig installs with graphviz (the runtime image names it).
+        w.ascii("digraph micrograd {\n  graph [rankdir=LR, fontname=\"DejaVu Sans\"];\n")
+        w.ascii("  node [shape=record, fontname=\"DejaVu Sans\"];\n  edge [fontname=\"DejaVu Sans\"];\n")
         for i in 0..<spec.count {
             let op = spec.ops[i]
             w.ascii("  n")

@@ -1,13 +1,13 @@
 import Micrograd
 
 /// Response bodies for an evaluated graph (JSON, DOT, JGF) and for problems. Byte writers throughout:
-/// Foundation's JSONEncoder writes ~35 MB/s and `4` for 4.0 (FIELD-NOTES). Same input, same bytes.
+/// Foundation's JSONEncoder is an order of magnitude slower and writes `4` for 4.0. Same input, same bytes.
 public enum GraphEncoder {
-    /// issue 4's response: `{"id","output","value","nodes":[...]}`, nodes in topological order.
+    /// The evaluate response: `{"id","output","value","nodes":[...]}`, nodes in topological order.
     ///
     /// Written straight into the result's storage, allocated at an upper bound of its size: a guess of 80 bytes
     /// per node fell short for full-precision numbers (~91), and the regrowth copied the body into fresh pages;
-    /// the bound's untouched tail costs address space only, no resident memory. (A 100k-node body: 32 -> 15 ms.)
+    /// the bound's untouched tail costs address space only, no resident memory.
     public static func json(_ g: EvaluatedGraph, graphID: String) -> [UInt8] {
         var spilled: [UInt8]?
         let bytes = [UInt8](unsafeUninitializedCapacity: jsonSizeBound(g, graphID: graphID)) { buffer, initialized in
@@ -87,13 +87,13 @@ public enum GraphEncoder {
         return 128 + 32 + spec.count * (100 + 3 * 32 + 4 * 2) + 6 * stringBytes
     }
 
-    /// An RFC 9457 `application/problem+json` body; `pointer` and `column` are extension members.
+    /// An RFC 9457 `application/problem+json` body; `pointer`, `line`, `column` and `unbound` are extension members.
     /// The caller chooses `type`, `title` and `status` (the service's mapping of a ``Problem/Kind``).
     public static func problem(
         type: String, title: String, status: Int, detail: String, instance: String? = nil,
-        pointer: String? = nil, column: Int? = nil
+        pointer: String? = nil, column: Int? = nil, line: Int? = nil, unbound: [String]? = nil
     ) -> [UInt8] {
-        var w = ByteWriter(capacity: 256 + detail.utf8.count)
+        var w = ByteWriter(capacity: 256 + detail.utf8.count + 16 * (unbound?.count ?? 0))
         w.ascii("{\"type\":")
         w.jsonString(type)
         w.ascii(",\"title\":")
@@ -110,9 +110,21 @@ public enum GraphEncoder {
             w.ascii(",\"pointer\":")
             w.jsonString(pointer)
         }
+        if let line {
+            w.ascii(",\"line\":")
+            w.int(line)
+        }
         if let column {
             w.ascii(",\"column\":")
             w.int(column)
+        }
+        if let unbound {
+            w.ascii(",\"unbound\":[")
+            for (i, name) in unbound.enumerated() {
+                if i > 0 { w.byte(UInt8(ascii: ",")) }
+                w.jsonString(name)
+            }
+            w.byte(UInt8(ascii: "]"))
         }
         w.byte(UInt8(ascii: "}"))
         return w.take()

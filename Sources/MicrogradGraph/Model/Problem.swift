@@ -1,7 +1,8 @@
 /// What is wrong with a request, and where: the graph layer's error. It says nothing of HTTP; the service maps
 /// each ``Kind`` to a status and a problem type URI, the CLI prints it as a line of text.
 ///
-/// `pointer` is an RFC 6901 JSON pointer into the request body, `column` a 1-based column into an expression.
+/// `pointer` is an RFC 6901 JSON pointer into the request body; `line` (multi-line expressions only) and
+/// `column`, both 1-based, a place in an expression; `unbound` every name an expression uses without a value.
 public struct Problem: Error, Sendable, Equatable {
     /// The kinds of problem. The raw value is the kind's stable name (the service's `/problems/<name>`).
     public enum Kind: String, Sendable, CaseIterable {
@@ -36,9 +37,15 @@ public struct Problem: Error, Sendable, Equatable {
     public var detail: String
     public var pointer: String?
     public var column: Int?
+    public var line: Int?
+    public var unbound: [String]?
 
-    public init(_ kind: Kind, _ detail: String, pointer: String? = nil, column: Int? = nil) {
+    public init(
+        _ kind: Kind, _ detail: String, pointer: String? = nil, column: Int? = nil, line: Int? = nil,
+        unbound: [String]? = nil
+    ) {
         self.kind = kind; self.detail = detail; self.pointer = pointer; self.column = column
+        self.line = line; self.unbound = unbound
     }
 
     public static func malformedJSON(_ detail: String, pointer: String? = nil) -> Problem {
@@ -53,8 +60,10 @@ public struct Problem: Error, Sendable, Equatable {
         Problem(.invalidGraph, detail, pointer: pointer, column: column)
     }
 
-    public static func invalidExpression(_ detail: String, column: Int?, pointer: String? = "/expression") -> Problem {
-        Problem(.invalidExpression, detail, pointer: pointer, column: column)
+    public static func invalidExpression(
+        _ detail: String, column: Int?, line: Int? = nil, pointer: String? = "/expression"
+    ) -> Problem {
+        Problem(.invalidExpression, detail, pointer: pointer, column: column, line: line)
     }
 
     public static func invalidValues(_ detail: String, pointer: String?) -> Problem {

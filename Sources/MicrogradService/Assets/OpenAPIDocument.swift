@@ -19,7 +19,8 @@ info:
     The same request always gives the same bytes (the graph id aside).
 
     Every error is an RFC 9457 `application/problem+json` document with a stable `type`, and where it
-    went wrong: `pointer` (RFC 6901, into the request body) or `column` (1-based, into an expression).
+    went wrong: `pointer` (RFC 6901, into the request body) or `column` (1-based, into an expression; with
+    `line` too when the expression has several lines).
   license:
     name: MIT
     identifier: MIT
@@ -52,6 +53,17 @@ paths:
             schema:
               $ref: '#/components/schemas/EvaluateRequest'
             examples:
+              lecture:
+                summary: The lecture's program, every intermediate named (the answer has nodes a, b, c, e, d, f, L)
+                value:
+                  expression: |-
+                    a = 2.0
+                    b = -3.0
+                    c = 10.0
+                    e = a*b
+                    d = e + c
+                    f = -2.0
+                    L = d * f
               seed:
                 summary: The seed's a*b + c, then (a*b + c)**2 beside it
                 value:
@@ -82,6 +94,19 @@ paths:
                   - $ref: '#/components/schemas/EvaluatedGraph'
                   - $ref: '#/components/schemas/BatchResult'
               examples:
+                lecture:
+                  value:
+                    id: 9b1e0c7d2a4f48e6b3c5d7e9f1a2b3c4
+                    output: L
+                    value: -8.0
+                    nodes:
+                      - {id: a, label: a, data: 2.0, grad: 6.0}
+                      - {id: b, label: b, data: -3.0, grad: -4.0}
+                      - {id: c, label: c, data: 10.0, grad: -2.0}
+                      - {id: e, label: e, op: mul, inputs: [a, b], data: -6.0, grad: -2.0}
+                      - {id: d, label: d, op: add, inputs: [e, c], data: 4.0, grad: -2.0}
+                      - {id: f, label: f, data: -2.0, grad: 4.0}
+                      - {id: L, label: L, op: mul, inputs: [d, f], data: -8.0, grad: 1.0}
                 seed:
                   value:
                     id: 3f2a9c0e5b7d41e8a6c2f1d0b9e8a7c6
@@ -131,11 +156,31 @@ paths:
           $ref: '#/components/responses/NotFound'
         '503':
           $ref: '#/components/responses/StoreUnavailable'
-  /graph.json:
+  /graph.jgf:
     get:
       tags: [graphs]
       operationId: getGraphJGF
       summary: A stored graph in JSON Graph Format v2
+      parameters:
+        - $ref: '#/components/parameters/GraphID'
+      responses:
+        '200':
+          description: The graph in JGF.
+          content:
+            application/vnd.jgf+json:
+              schema:
+                $ref: '#/components/schemas/JGFDocument'
+        '404':
+          $ref: '#/components/responses/NotFound'
+        '503':
+          $ref: '#/components/responses/StoreUnavailable'
+  /graph.json:
+    get:
+      tags: [graphs]
+      operationId: getGraphJSON
+      deprecated: true
+      summary: A stored graph in JSON Graph Format v2 (deprecated name; use /graph.jgf)
+      description: The same document as `/graph.jgf`. Kept so existing links keep working; `?format=json` on POST /evaluate is the evaluate JSON, not this.
       parameters:
         - $ref: '#/components/parameters/GraphID'
       responses:
@@ -412,6 +457,17 @@ paths:
           content:
             text/css:
               schema: {type: string}
+  /favicon.svg:
+    get:
+      tags: [page]
+      operationId: pageIcon
+      summary: The page's icon
+      responses:
+        '200':
+          description: SVG.
+          content:
+            image/svg+xml:
+              schema: {type: string}
 components:
   parameters:
     Format:
@@ -580,13 +636,32 @@ components:
       description: |
         Infix `+ - * /`, `**` and `^` (right-associative, tighter than unary minus), parentheses, numbers,
         the functions exp, log, tanh, relu, sigmoid, neg and pow(a, b). Each variable is one node whose id is its
-        name; operator and constant nodes get ids `#1`, `#2`, ...
+        name; unnamed operator and constant nodes get ids `#1`, `#2`, ... `#` starts a comment to the end of the line.
+
+        **Statements.** An expression with `=` or `;` is a program, written like the lecture:
+        `a = 2.0`, `e = a*b`, `L = d * f`. Statements are separated by `;` or line breaks; a line break ends a
+        statement except inside parentheses or right after a binary operator; blank lines are allowed.
+        `name = <number>` (optionally signed, e.g. `f = -2.0`) makes a leaf with that value and a gradient
+        (micrograd's `Value(-2.0)`); `name = <expression>` names the node that computes it (its outermost op):
+        id and label are `name`. A name used later is that same node, so `y = n*n + n` uses `n` three times and its
+        gradients add up. The output is the last statement's node (a last bare expression is allowed and gets a
+        `#k` id), unless `output` names another node.
+
+        Refused with 422 invalid-expression (`pointer: /expression`, `line` and `column` at the place): a name
+        assigned twice, a name used before its assignment, a name both assigned and given in `values`, a name for
+        an existing node (`e = a`), a bare expression before the last statement. A syntax error anywhere is
+        reported before any name problem; names used without a value are all listed in `unbound`.
+
+        Without `=` or `;` the expression is one expression and line breaks are spaces, as before.
       required: [expression]
       additionalProperties: false
       properties:
         expression:
           type: string
           maxLength: 1048576
+        output:
+          type: string
+          description: The node to differentiate (a name or a `#k` id); by default the last statement's node.
         values:
           type: object
           description: |
@@ -715,10 +790,18 @@ components:
         pointer:
           type: string
           description: RFC 6901 JSON pointer into the request body.
+        line:
+          type: integer
+          minimum: 1
+          description: 1-based line in the expression; only when the expression has several lines.
         column:
           type: integer
           minimum: 1
-          description: 1-based column in the expression.
+          description: 1-based column in the expression (in characters, within `line` when given).
+        unbound:
+          type: array
+          items: {type: string}
+          description: Every name the expression uses without a value, in order of first use (unbound variables).
   responses:
     BadRequest:
       description: Malformed JSON (400 malformed-json) or a well-formed request of the wrong shape (400 invalid-request).
@@ -726,12 +809,19 @@ components:
         application/problem+json:
           schema:
             $ref: '#/components/schemas/Problem'
-          example:
-            type: /problems/malformed-json
-            title: Malformed JSON
-            status: 400
-            detail: Expected ',' or '}' after an object member.
-            pointer: /nodes/0
+          examples:
+            malformed:
+              # x-request: the request that gets this answer (scripts/spec-examples sends it and compares).
+              x-request:
+                method: POST
+                path: /evaluate
+                rawBody: '{"nodes":[{"id":"a" "value":1}]}'
+              value:
+                type: /problems/malformed-json
+                title: Malformed JSON
+                status: 400
+                detail: "expected ',' or '}' in object, found '\"' (at byte 20)"
+                pointer: /nodes/0/id
     NotAcceptable:
       description: No representation offered matches `Accept`.
       content:
@@ -761,13 +851,26 @@ components:
             $ref: '#/components/schemas/Problem'
           examples:
             unknownOp:
+              x-request:
+                method: POST
+                path: /evaluate
+                body:
+                  nodes:
+                    - {id: a, value: 2.0}
+                    - {id: b, value: -3.0}
+                    - {id: c, value: 10.0}
+                    - {id: e, op: mull, inputs: [a, b]}
               value:
                 type: /problems/invalid-graph
                 title: Invalid graph
                 status: 422
-                detail: Unknown op 'mull'.
+                detail: 'unknown op "mull"; ops: add sub mul div neg pow exp log tanh relu sigmoid (or + - * / **)'
                 pointer: /nodes/3/op
             expression:
+              x-request:
+                method: POST
+                path: /evaluate
+                body: {expression: x +, values: {x: 1}}
               value:
                 type: /problems/invalid-expression
                 title: Invalid expression
@@ -775,6 +878,16 @@ components:
                 detail: Expected an operand, found the end of the expression.
                 pointer: /expression
                 column: 4
+            unbound:
+              value:
+                type: /problems/invalid-expression
+                title: Invalid expression
+                status: 422
+                detail: The variables 'a', 'c' have no value in "values".
+                pointer: /expression
+                line: 1
+                column: 5
+                unbound: [a, c]
     InvalidValues:
       description: |
         An unknown leaf id, a node that is not an input leaf, or a constant in `values` (pointer `/values/<id>`),

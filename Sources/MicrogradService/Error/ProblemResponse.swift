@@ -11,10 +11,17 @@ public struct ServiceProblem: Error, Sendable, Equatable {
     public var detail: String
     public var pointer: String?
     public var column: Int?
+    /// The line of an expression's problem (multi-line expressions only).
+    public var line: Int?
+    /// Every name an expression uses without a value.
+    public var unbound: [String]?
 
-    public init(name: String, title: String, status: Int, detail: String, pointer: String? = nil, column: Int? = nil) {
+    public init(
+        name: String, title: String, status: Int, detail: String, pointer: String? = nil, column: Int? = nil,
+        line: Int? = nil, unbound: [String]? = nil
+    ) {
         self.name = name; self.title = title; self.status = status; self.detail = detail
-        self.pointer = pointer; self.column = column
+        self.pointer = pointer; self.column = column; self.line = line; self.unbound = unbound
     }
 
     /// The one mapping from the graph layer's kinds to HTTP.
@@ -25,7 +32,7 @@ public struct ServiceProblem: Error, Sendable, Equatable {
         case .tooLarge: 413
         }
         self.init(name: problem.kind.rawValue, title: problem.kind.title, status: status, detail: problem.detail,
-                  pointer: problem.pointer, column: problem.column)
+                  pointer: problem.pointer, column: problem.column, line: problem.line, unbound: problem.unbound)
     }
 
     /// A relative reference, resolved against the service.
@@ -33,7 +40,9 @@ public struct ServiceProblem: Error, Sendable, Equatable {
 
     /// The `application/problem+json` body.
     public var body: [UInt8] {
-        GraphEncoder.problem(type: type, title: title, status: status, detail: detail, pointer: pointer, column: column)
+        GraphEncoder.problem(
+            type: type, title: title, status: status, detail: detail, pointer: pointer, column: column, line: line,
+            unbound: unbound)
     }
 
     static func invalidRequest(_ detail: String) -> ServiceProblem {

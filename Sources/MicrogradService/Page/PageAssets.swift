@@ -14,14 +14,15 @@ public enum PageAssets {
     }
 
     /// All assets, in route order.
-    public static let all: [Asset] = [indexHTML, appJS, appCSS]
+    public static let all: [Asset] = [indexHTML, appJS, appCSS, faviconSVG]
 
-    /// The asset served at `path` (`/`, `/index.html`, `/app.js`, `/app.css`), or nil.
+    /// The asset served at `path` (`/`, `/index.html`, `/app.js`, `/app.css`, `/favicon.svg`), or nil.
     public static func asset(at path: String) -> Asset? {
         switch path {
         case "/", "/index.html": indexHTML
         case "/app.js": appJS
         case "/app.css": appCSS
+        case "/favicon.svg": faviconSVG
         default: nil
         }
     }
@@ -37,38 +38,45 @@ public enum PageAssets {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>micrograd: see the graph</title>
+<link rel="icon" href="/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/app.css">
 <script src="/app.js" defer></script>
 </head>
 <body>
 <header class="top">
-  <h1>micrograd <span class="sub">evaluate, look, step through backprop</span></h1>
-  <p class="help">Ctrl+Enter evaluates from any field. In the graph: drag or arrow keys pan, wheel or <kbd>+</kbd>/<kbd>-</kbd> zoom,
+  <h1>micrograd <span class="sub">write it like the lecture, see the graph, step through backprop</span></h1>
+  <p class="help">Ctrl+Enter evaluates from any field. In the graph: drag or arrow keys pan, wheel, pinch or <kbd>+</kbd>/<kbd>-</kbd> zoom,
     <kbd>0</kbd> fits, <kbd>n</kbd>/<kbd>p</kbd> go to the next/previous node.</p>
 </header>
 
 <main class="layout">
   <section class="panel input-panel" aria-labelledby="input-heading">
-    <h2 id="input-heading">Input</h2>
+    <h2 id="input-heading">Program</h2>
     <form id="eval-form" novalidate>
       <fieldset class="mode">
         <legend>Write the graph as</legend>
-        <label><input type="radio" name="mode" value="expression" id="mode-expression" checked> an expression</label>
+        <label><input type="radio" name="mode" value="expression" id="mode-expression" checked> statements</label>
         <label><input type="radio" name="mode" value="graph" id="mode-graph"> graph JSON</label>
       </fieldset>
 
       <div id="expression-block">
-        <label for="expression" class="field-label">Expression</label>
-        <input id="expression" name="expression" type="text" class="mono" autocomplete="off" spellcheck="false"
-               autocapitalize="off" aria-describedby="expression-hint error" value="tanh(x1*w1 + x2*w2 + b)">
-        <p id="expression-hint" class="hint">Operators <code>+ - * / ** ^</code>, functions <code>tanh exp log relu sigmoid neg pow(a, b)</code>.</p>
+        <label for="expression" class="field-label">One statement per line</label>
+        <textarea id="expression" name="expression" class="mono program" rows="7" autocomplete="off" spellcheck="false"
+                  autocapitalize="off" aria-describedby="expression-hint error">
+# the seed's program
+a = 2.0
+b = -3.0
+c = 10.0
+d = a*b + c</textarea>
+        <p id="expression-hint" class="hint"><code>name = 2.0</code> is a value with a gradient, <code>e = a*b</code> names a step;
+          the last line is the output. Operators <code>+ - * / **</code>, functions <code>tanh exp log relu sigmoid neg pow(a, b)</code>,
+          <code>#</code> comments.</p>
 
-        <table id="values-table" class="values">
-          <caption>Variable values</caption>
-          <thead><tr><th scope="col">variable</th><th scope="col">value</th></tr></thead>
+        <table id="values-table" class="values" hidden>
+          <caption>Names used without a value</caption>
+          <thead><tr><th scope="col">name</th><th scope="col">value</th></tr></thead>
           <tbody id="values-body"></tbody>
         </table>
-        <p id="values-empty" class="hint" hidden>No variables: the expression is all constants.</p>
       </div>
 
       <div id="graph-block" hidden>
@@ -81,6 +89,7 @@ public enum PageAssets {
       <div class="actions">
         <button type="submit" id="evaluate" class="primary">Evaluate</button>
         <span id="busy" class="busy" hidden>evaluating...</span>
+        <span id="stale-note" class="stale-note" role="status" hidden>Changed: the result below is for the previous input.</span>
       </div>
 
       <div id="error" class="error" role="alert" hidden>
@@ -89,28 +98,35 @@ public enum PageAssets {
         <pre id="error-where" class="error-where mono" hidden></pre>
       </div>
     </form>
-  </section>
 
-  <section class="panel summary-panel" aria-labelledby="result-heading">
-    <h2 id="result-heading">Result</h2>
-    <p id="placeholder" class="hint">Press Evaluate to see the graph.</p>
-    <div id="result" hidden>
+    <section id="result" class="result" aria-labelledby="result-heading" hidden>
+      <h2 id="result-heading">Result</h2>
       <p class="output">output <code id="output-id"></code> = <output id="output-value" class="mono"></output></p>
 
-      <h3>Gradients of the variables</h3>
-      <table id="grad-table" class="grads">
-        <thead><tr><th scope="col">variable</th><th scope="col" class="num">data</th><th scope="col" class="num">grad</th></tr></thead>
-        <tbody id="grad-body"></tbody>
-      </table>
-
-      <h3>Node</h3>
-      <div id="details" class="details" aria-live="polite">
-        <p class="hint">Hover or focus a node to see its op, inputs, data and grad.</p>
+      <h3>Gradients of the leaves</h3>
+      <p class="hint">grad is what backward computed; numerical is (f(x+h) &minus; f(x)) / h, the lecture's check.
+        <label class="inline">h = <input id="num-h" type="text" inputmode="decimal" class="mono small" value="0.001" autocomplete="off"></label></p>
+      <div class="scroll-x">
+        <table id="grad-table" class="grads">
+          <thead><tr><th scope="col">leaf</th><th scope="col" class="num">data</th><th scope="col" class="num">grad</th>
+            <th scope="col" class="num">numerical</th><th scope="col">learn</th></tr></thead>
+          <tbody id="grad-body"></tbody>
+        </table>
       </div>
-    </div>
+
+      <h3>Gradient descent</h3>
+      <p class="hint">Step moves each leaf marked "learn" by &minus;lr &times; grad and evaluates again.</p>
+      <div class="descent">
+        <label class="inline">lr = <input id="lr" type="text" inputmode="decimal" class="mono small" value="0.01" autocomplete="off"></label>
+        <button type="button" id="descend">Step</button>
+        <span id="descent-text" class="mono descent-text" aria-live="polite"></span>
+      </div>
+      <svg id="descent-chart" class="descent-chart" viewBox="0 0 300 60" preserveAspectRatio="none" role="img"
+           aria-label="The output over the descent steps" hidden><polyline id="descent-line" points=""></polyline></svg>
+    </section>
   </section>
 
-  <section class="panel graph-panel" id="graph-panel" aria-labelledby="graph-heading" hidden>
+  <section class="panel graph-panel" id="graph-panel" aria-labelledby="graph-heading">
     <div class="graph-toolbar" role="toolbar" aria-label="Graph view">
       <h2 id="graph-heading">Graph</h2>
       <button type="button" id="zoom-in" aria-label="Zoom in">+</button>
@@ -122,14 +138,18 @@ public enum PageAssets {
         <a id="download-json" download="graph.json" href="#">JSON</a>
       </span>
     </div>
-    <div id="graph-view" class="graph-view" tabindex="0" role="group"
-         aria-label="Graph: arrow keys pan, plus and minus zoom, 0 fits, n and p move to the next and previous node"></div>
+    <div class="graph-stage" id="graph-stage">
+      <div id="graph-view" class="graph-view" tabindex="0" role="group"
+           aria-label="Graph: arrow keys pan, plus and minus zoom, 0 fits, n and p move to the next and previous node"></div>
+      <div id="details" class="details" aria-live="polite" hidden></div>
+      <p id="placeholder" class="placeholder hint">Press Evaluate to see the graph.</p>
+    </div>
     <p id="graph-message" class="hint" hidden></p>
 
     <section class="stepper" aria-labelledby="step-heading">
       <h3 id="step-heading">Step through backward</h3>
-      <p class="hint">Walks the nodes in reverse topological order, passing each node's grad to its inputs
-        (orange: the node, green: its inputs). The grad fields in the graph show the running values.</p>
+      <p class="hint">Walks the operations in reverse topological order, passing each node's grad to its inputs
+        (orange: the node, green: its inputs). Every grad on the page shows the running value while you step.</p>
       <div class="step-controls">
         <button type="button" id="step-start">Start</button>
         <button type="button" id="step-prev" disabled>Back</button>
@@ -156,7 +176,7 @@ public enum PageAssets {
 </html>
 
 """#,
-        etag: "\"4a1655f7e648822e\""
+        etag: "\"0e1f04e45a49b9ed\""
     )
 
     /// web/app.js
@@ -164,8 +184,8 @@ public enum PageAssets {
         path: "/app.js",
         contentType: "text/javascript; charset=utf-8",
         body: #"""
-// micrograd page: edit an expression (or paste a graph), evaluate it on the service, look at the graph,
-// its values and gradients, and step through the backward pass. Plain JS, no dependencies; the page is
+// micrograd page: write a program like the lecture's (or paste a graph), evaluate it on the service, look at the
+// graph, its values and gradients, check them numerically, step through the backward pass and descend. Plain JS, no dependencies; the page is
 // served with `Content-Security-Policy: default-src 'self'`, so nothing here uses inline styles or handlers.
 "use strict";
 
@@ -192,8 +212,9 @@ public enum PageAssets {
     return s;
   }
   const paren = (x) => (x < 0 || Object.is(x, -0) ? "(" + short(x) + ")" : short(x));
-  // micrograd's draw_dot prints "%.4f".
-  const fixed4 = (x) => (Number.isFinite(x) ? x.toFixed(4) : String(x));
+  // micrograd's draw_dot prints "%.4f"; a tiny negative number rounds to "-0.0000", which reads as a sign error.
+  const fixed4 = (x) => (Number.isFinite(x) ? noNegativeZero(x.toFixed(4)) : String(x));
+  const noNegativeZero = (text) => text.replace(/-(0\.0+)(?![0-9])/g, "$1");
 
   // ---------- DOM helpers ----------
 
@@ -209,9 +230,9 @@ public enum PageAssets {
   }
   function setState(s) { document.body.dataset.state = s; }
 
-  // ---------- the input: expression + variable table, or graph JSON ----------
+  // ---------- the input: a program + values for its unbound names, or graph JSON ----------
 
-  const FUNCTIONS = new Set(["tanh", "exp", "log", "relu", "sigmoid", "neg", "pow"]);
+  // The neuron's values, remembered so that typing the lecture's neuron needs no typing of numbers.
   const NEURON_VALUES = { x1: "2", w1: "-3", x2: "0", w2: "1", b: "6.881373587019543" };
   const GRAPH_EXAMPLE = JSON.stringify({
     nodes: [
@@ -225,29 +246,16 @@ public enum PageAssets {
     output: "L",
   }, null, 2);
 
-  // Remembered values by variable name, so a variable that leaves the expression and comes back keeps its value.
+  // Remembered values by name, so a name that leaves the program and comes back keeps its value.
   const knownValues = new Map(Object.entries(NEURON_VALUES));
-  let shownVariables = [];
 
-  // Variables in order of first use: identifiers that are not numbers' exponents and are not called.
-  function variablesOf(expr) {
-    const re = /(\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)|([A-Za-z_][A-Za-z0-9_]*)/g;
-    const names = [];
-    let m;
-    while ((m = re.exec(expr)) !== null) {
-      if (!m[2]) continue;
-      const rest = expr.slice(m.index + m[0].length);
-      if (/^\s*\(/.test(rest) && FUNCTIONS.has(m[2])) continue;
-      if (/^\s*\(/.test(rest)) continue; // an unknown function: the service will say so
-      if (!names.includes(m[2])) names.push(m[2]);
-    }
-    return names;
-  }
-
-  function syncVariables() {
-    const names = variablesOf($("expression").value);
-    if (names.length === shownVariables.length && names.every((n, i) => n === shownVariables[i])) return;
+  // The table lists exactly the names the service reported as unbound (the page has no parser of its own).
+  function tableNames() { return [...$("values-body").querySelectorAll("input")].map((i) => i.dataset.name); }
+  function rememberTable() {
     for (const input of $("values-body").querySelectorAll("input")) knownValues.set(input.dataset.name, input.value);
+  }
+  function setValueRows(names) {
+    rememberTable();
     const body = $("values-body");
     body.replaceChildren();
     for (const name of names) {
@@ -258,12 +266,11 @@ public enum PageAssets {
       });
       input.dataset.name = name;
       input.value = knownValues.get(name) ?? "";
+      input.addEventListener("input", markStale);
       body.append(el("tr", null,
         el("th", { scope: "row" }, el("label", { for: id, class: "mono", text: name })),
         el("td", null, input)));
     }
-    shownVariables = names;
-    $("values-empty").hidden = names.length > 0;
     $("values-table").hidden = names.length === 0;
   }
 
@@ -294,26 +301,27 @@ public enum PageAssets {
     return JSON.stringify({ nodes, output: resp.output }, null, 2);
   }
 
-  // Builds the request body, or throws a problem-shaped object for input the page can already reject.
-  function requestBody() {
-    if (mode() === "graph") return $("graph-json").value;
+  // The values the table gives (filled rows only: an empty row is for the service to report), or throws a
+  // problem-shaped object for a value that is not a number.
+  function tableValues() {
     const values = {};
     for (const input of $("values-body").querySelectorAll("input")) {
       const name = input.dataset.name;
       const text = input.value.trim();
       knownValues.set(name, input.value);
+      if (text === "") continue;
       if (text === "NaN" || text === "Infinity" || text === "-Infinity") { values[name] = text; continue; }
       const v = Number(text);
-      if (text === "" || !Number.isFinite(v)) {
+      if (!Number.isFinite(v)) {
         throw {
-          title: "Invalid value",
-          detail: text === "" ? `Give ${name} a value.` : `${name}: "${text}" is not a number.`,
+          title: "That is not a number",
+          detail: `${name}: "${text}" is not a number.`,
           pointer: "/values/" + name.replace(/~/g, "~0").replace(/\//g, "~1"),
         };
       }
       values[name] = v;
     }
-    return JSON.stringify({ expression: $("expression").value, values });
+    return values;
   }
 
   // ---------- errors next to the input ----------
@@ -328,8 +336,25 @@ public enum PageAssets {
     return p.split("/").slice(1).map((t) => t.replace(/~1/g, "/").replace(/~0/g, "~"));
   }
 
+  // What a learner reads first: what to do, not an HTTP status (the status stays in a data attribute for tools).
+  function titleOf(p) {
+    const kind = typeof p.type === "string" ? p.type.replace(/^.*\//, "") : "";
+    if (Array.isArray(p.unbound) && p.unbound.length) return `Give ${p.unbound.join(", ")} a value`;
+    const titles = {
+      "invalid-expression": "The program has a mistake",
+      "invalid-graph": "This graph cannot be evaluated",
+      "malformed-json": "This is not valid JSON",
+      "invalid-request": "The request is not shaped right",
+      "too-large": "Too large for the service",
+      "render-limit": "Too large to draw",
+      "renderer-unavailable": "The drawing service is unavailable",
+    };
+    return titles[kind] || p.title || "Something went wrong";
+  }
+
   function showProblem(p) {
-    $("error-title").textContent = (p.title || "Error") + (p.status ? ` (${p.status})` : "");
+    $("error-title").textContent = titleOf(p);
+    $("error").dataset.status = p.status ? String(p.status) : "";
     $("error-detail").textContent = p.detail || "";
     const where = $("error-where");
     where.hidden = true;
@@ -343,14 +368,28 @@ public enum PageAssets {
         const input = $("values-body").querySelector(`input[data-name="${CSS.escape(tokens[1])}"]`);
         if (input) { input.setAttribute("aria-invalid", "true"); focusTarget = input; }
       }
-      if (typeof p.column === "number" && p.column >= 1) {
-        const col = Math.min(p.column, expr.value.length + 1);
-        where.textContent = `${expr.value}\n${" ".repeat(col - 1)}^ column ${p.column}`;
+      if (Array.isArray(p.unbound)) {
+        for (const name of p.unbound) {
+          const input = $("values-body").querySelector(`input[data-name="${CSS.escape(name)}"]`);
+          if (input && input.value.trim() === "") { input.setAttribute("aria-invalid", "true"); if (!focusTarget) focusTarget = input; }
+        }
+        if (focusTarget) { focusTarget.focus(); return; }
+      }
+      if (typeof p.column === "number" && p.column >= 1 && tokens[0] === "expression") {
+        // `line` comes with multi-line programs; the column counts characters within that line.
+        const lines = expr.value.split("\n");
+        const lineNo = typeof p.line === "number" ? Math.min(Math.max(p.line, 1), lines.length) : 1;
+        const text = typeof p.line === "number" ? lines[lineNo - 1] : expr.value;
+        const chars = [...text];
+        const col = Math.min(p.column, chars.length + 1);
+        const lineStart = typeof p.line === "number" ? lines.slice(0, lineNo - 1).reduce((n, l) => n + l.length + 1, 0) : 0;
+        const offset = lineStart + chars.slice(0, col - 1).join("").length;
+        where.textContent = (typeof p.line === "number" ? `line ${p.line}, column ${p.column}:\n` : "") +
+          `${text}\n${" ".repeat(col - 1)}^ column ${p.column}`;
         where.hidden = false;
         expr.setAttribute("aria-invalid", "true");
-        focusTarget = expr;
         expr.focus();
-        expr.setSelectionRange(col - 1, Math.min(col, expr.value.length));
+        expr.setSelectionRange(offset, Math.min(offset + 1, expr.value.length));
         return;
       }
       if (!focusTarget && (tokens[0] === "expression" || p.status === 422)) {
@@ -514,30 +553,61 @@ public enum PageAssets {
     return { title: `HTTP ${res.status}`, status: res.status, detail: (await res.text()).slice(0, 300) };
   }
 
+  async function post(body) {
+    const res = await fetch("/evaluate", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "Accept": "application/json" },
+      body,
+    });
+    return res.ok ? { ok: true, response: await res.json() } : { ok: false, problem: await problemOf(res) };
+  }
+
+  // The expression form, driven by the service's answers: send the values the table has; when the service lists
+  // unbound names, make them the table (filled from memory where it can) and try again; when a value the table
+  // sent is no longer wanted (the program now assigns that name), ask once without values to learn what is.
+  async function evaluateProgram() {
+    const program = $("expression").value;
+    let values = tableValues();
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const answer = await post(JSON.stringify({ expression: program, values }));
+      if (answer.ok) return answer;
+      const p = answer.problem;
+      let names = Array.isArray(p.unbound) ? p.unbound : null;
+      if (!names && p.status === 422 && Object.keys(values).length > 0) {
+        const probe = await post(JSON.stringify({ expression: program }));
+        if (probe.ok) { setValueRows([]); return probe; }
+        if (!Array.isArray(probe.problem.unbound)) return answer.problem.detail === probe.problem.detail ? answer : probe;
+        names = probe.problem.unbound;
+      }
+      if (!names) return answer;
+      const keep = tableNames().filter((n) => names.includes(n));
+      setValueRows([...keep, ...names.filter((n) => !keep.includes(n))]);
+      values = tableValues();
+      if (names.some((n) => !(n in values))) return { ok: false, problem: { ...p, unbound: names.filter((n) => !(n in values)) } };
+    }
+    return { ok: false, problem: { title: "Could not settle the values", detail: "The service kept asking for other names." } };
+  }
+
   let busy = false;
-  async function evaluate() {
+  async function evaluate(how) {
     if (busy) return; // one request at a time: a second Ctrl+Enter must not race the first
     clearError();
-    let body;
-    try { body = requestBody(); } catch (p) { showProblem(p); setState("error"); return; }
+    if (how !== "descent") resetDescent();
     setState("busy");
     busy = true;
     $("busy").hidden = false;
     $("evaluate").disabled = true;
     try {
-      const res = await fetch("/evaluate", {
-        method: "POST",
-        headers: { "Content-Type": "application/json", "Accept": "application/json" },
-        body,
-      });
-      if (!res.ok) { showProblem(await problemOf(res)); setState("error"); return; }
-      const response = await res.json();
-      await showResult(response);
+      const answer = mode() === "graph" ? await post($("graph-json").value) : await evaluateProgram();
+      if (!answer.ok) { showProblem(answer.problem); markStale(); setState("error"); return; }
+      await showResult(answer.response);
       evaluations++;
       document.body.dataset.evaluations = String(evaluations);
       setState("done");
     } catch (e) {
-      showProblem({ title: "Could not reach the service", detail: String(e && e.message || e) });
+      if (e && e.title && !(e instanceof Error)) showProblem(e);
+      else showProblem({ title: "Could not reach the service", detail: String(e && e.message || e) });
+      markStale();
       setState("error");
     } finally {
       busy = false;
@@ -546,24 +616,40 @@ public enum PageAssets {
     }
   }
 
+  // The shown result no longer matches the input: dim it and say so, until the next successful evaluation.
+  function markStale() {
+    if (!current) return;
+    document.body.dataset.stale = "true";
+    $("stale-note").hidden = false;
+  }
+  function clearStale() {
+    delete document.body.dataset.stale;
+    $("stale-note").hidden = true;
+  }
+
   async function showResult(response) {
     stopStepping();
+    clearStale();
     for (const n of response.nodes) { n.data = num(n.data); n.grad = num(n.grad); }
     const byId = new Map(response.nodes.map((n, i) => [n.id, i]));
     current = { response, byId, svg: null, index: null, steps: null, step: -1 };
+    if (mode() === "expression") {
+      // Values the program no longer uses leave the table (and stay remembered).
+      setValueRows(tableNames().filter((n) => byId.has(n) && !response.nodes[byId.get(n)].op));
+    }
 
     $("placeholder").hidden = true;
     $("result").hidden = false;
-    $("graph-panel").hidden = false;
     $("output-id").textContent = response.output;
     $("output-value").textContent = full(num(response.value));
     const q = "?id=" + encodeURIComponent(response.id);
     $("download-dot").href = "/graph.dot" + q;
     $("download-svg").href = "/graph.svg" + q;
-    $("download-json").href = "/graph.json" + q;
+    $("download-json").href = "/graph.jgf" + q;
 
     fillTables(response);
-    resetDetails();
+    recordDescent(num(response.value));
+    hideDetails();
     try {
       await loadSvg(response.id);
     } catch (e) { // the numbers are already shown; only the drawing is missing
@@ -579,15 +665,22 @@ public enum PageAssets {
     const grads = document.createDocumentFragment();
     for (const n of response.nodes) {
       if (!isVariable(n)) continue;
+      const learn = el("input", { type: "checkbox", class: "learn", "aria-label": `learn ${nameOf(n)}` });
+      learn.checked = !unlearned.has(n.id);
+      learn.dataset.id = n.id;
+      learn.addEventListener("change", () => { if (learn.checked) unlearned.delete(n.id); else unlearned.add(n.id); });
       const row = el("tr", null,
         el("th", { scope: "row", class: "mono", text: nameOf(n) }),
         el("td", { class: "mono num", text: short(n.data), title: full(n.data) }),
-        el("td", { class: "mono num grad", text: short(n.grad), title: full(n.grad) }));
+        el("td", { class: "mono num grad", text: short(n.grad), title: full(n.grad) }),
+        el("td", { class: "mono num numerical" }),
+        el("td", { class: "learn" }, learn));
       row.dataset.id = n.id;
       row.dataset.grad = full(n.grad);
       grads.append(row);
     }
     $("grad-body").replaceChildren(grads);
+    fillNumerical();
 
     // The full table can be large; past a few thousand rows it only slows the page down.
     const limit = 2000;
@@ -606,6 +699,109 @@ public enum PageAssets {
       rows.append(el("tr", null, el("td", { colspan: "5", text: `... ${response.nodes.length - limit} more nodes` })));
     }
     $("nodes-body").replaceChildren(rows);
+  }
+
+  // ---------- the lecture's next steps: a numerical gradient check and gradient descent ----------
+
+  // The forward pass over the evaluated graph, with some leaves moved: f(x + h) for the numerical check.
+  function forward(nodes, byId, output, moved) {
+    const v = new Float64Array(nodes.length);
+    for (let i = 0; i < nodes.length; i++) {
+      const n = nodes[i];
+      if (!n.op) { v[i] = moved.has(i) ? moved.get(i) : n.data; continue; }
+      const a = v[byId.get(n.inputs[0])];
+      const b = n.inputs.length > 1 ? v[byId.get(n.inputs[1])] : undefined;
+      switch (n.op) {
+        case "add": v[i] = a + b; break;
+        case "sub": v[i] = a - b; break;
+        case "mul": v[i] = a * b; break;
+        case "div": v[i] = a / b; break;
+        case "neg": v[i] = -a; break;
+        case "pow": v[i] = b === undefined ? Math.pow(a, num(n.exponent)) : Math.pow(a, b); break;
+        case "exp": v[i] = Math.exp(a); break;
+        case "log": v[i] = Math.log(a); break;
+        case "tanh": v[i] = Math.tanh(a); break;
+        case "relu": v[i] = a > 0 ? a : 0; break;
+        case "sigmoid": v[i] = 1 / (1 + Math.exp(-a)); break;
+        default: return NaN;
+      }
+    }
+    return v[byId.get(output)];
+  }
+
+  // (f(x + h) - f(x)) / h per leaf, next to the grad backward computed.
+  function fillNumerical() {
+    if (!current) return;
+    const h = Number($("num-h").value.trim());
+    const { nodes } = current.response;
+    const f0 = forward(nodes, current.byId, current.response.output, new Map());
+    for (const row of $("grad-body").querySelectorAll("tr")) {
+      const i = current.byId.get(row.dataset.id);
+      const cell = row.querySelector(".numerical");
+      if (!Number.isFinite(h) || h === 0) { cell.textContent = "h?"; delete row.dataset.numerical; continue; }
+      const slope = (forward(nodes, current.byId, current.response.output, new Map([[i, nodes[i].data + h]])) - f0) / h;
+      cell.textContent = short(slope);
+      cell.title = full(slope);
+      row.dataset.numerical = full(slope);
+      const g = nodes[i].grad;
+      cell.classList.toggle("off", Number.isFinite(g) && Math.abs(slope - g) > 0.01 + 100 * Math.abs(h) * Math.max(1, Math.abs(g)));
+    }
+  }
+
+  const unlearned = new Set(); // leaves the user unchecked in the "learn" column
+  let descentHistory = [];
+  function resetDescent() { descentHistory = []; }
+  function recordDescent(value) {
+    descentHistory.push(value);
+    const shown = descentHistory.slice(-8).map(short);
+    const steps = descentHistory.length - 1;
+    $("descent-text").textContent = steps === 0 ? "" :
+      `${current.response.output}: ${descentHistory.length > 8 ? "... " : ""}${shown.join(" \u2192 ")} (${steps} step${steps === 1 ? "" : "s"})`;
+    const chart = $("descent-chart");
+    chart.hidden = steps === 0;
+    const finite = descentHistory.filter(Number.isFinite);
+    if (steps === 0 || finite.length === 0) return;
+    const lo = Math.min(...finite), hi = Math.max(...finite);
+    const points = descentHistory.map((v, k) => {
+      const x = descentHistory.length === 1 ? 0 : (300 * k) / (descentHistory.length - 1);
+      const y = hi === lo ? 30 : 55 - (50 * ((Number.isFinite(v) ? v : hi) - lo)) / (hi - lo);
+      return `${x.toFixed(1)},${y.toFixed(1)}`;
+    });
+    $("descent-line").setAttribute("points", points.join(" "));
+  }
+
+  // `name = <number>` in the program gets the number `value` (the statement that made the leaf).
+  function reassign(program, name, value) {
+    const re = new RegExp(`(^|[;\\n])([ \\t]*${name}[ \\t]*=[ \\t]*)[-+]?(?:\\d+\\.?\\d*|\\.\\d+)(?:[eE][+-]?\\d+)?`);
+    return program.replace(re, (_, before, assign) => before + assign + String(value));
+  }
+
+  // One step of gradient descent: every leaf marked "learn" moves by -lr * grad; then evaluate again.
+  async function descend() {
+    if (!current || busy) return;
+    const lr = Number($("lr").value.trim());
+    if (!Number.isFinite(lr)) {
+      showProblem({ title: "lr must be a number", detail: `"${$("lr").value}" is not a number.` });
+      return;
+    }
+    const moves = new Map();
+    for (const n of current.response.nodes) {
+      const next = n.data - lr * n.grad;
+      if (isVariable(n) && !unlearned.has(n.id) && Number.isFinite(next)) moves.set(n.id, next);
+    }
+    if (mode() === "graph") {
+      const form = JSON.parse(graphFormOf(current.response));
+      for (const n of form.nodes) if (moves.has(n.id)) n.value = moves.get(n.id);
+      $("graph-json").value = JSON.stringify(form, null, 2);
+    } else {
+      let program = $("expression").value;
+      for (const [id, value] of moves) {
+        const input = $("values-body").querySelector(`input[data-name="${CSS.escape(id)}"]`);
+        if (input) { input.value = String(value); knownValues.set(id, input.value); } else program = reassign(program, id, value);
+      }
+      $("expression").value = program;
+    }
+    await evaluate("descent");
   }
 
   // "x1 * w1", "tanh(#4)", "d ** 2": how the node reads as an expression over its inputs' names.
@@ -669,15 +865,16 @@ public enum PageAssets {
     firstView(view, svg);
   }
 
-  // A wide graph fitted to the box would be unreadably small: start no smaller than MIN_SCALE, showing the
-  // inputs (left end; rankdir=LR), and size the box to the drawing's height so it wastes no space.
-  const MIN_SCALE = 0.6;
+  // A graph fitted to the box may be unreadably small: the scale stays within [MIN_SCALE, MAX_SCALE] (Graphviz's
+  // 14 pt text stays >= ~8 px), showing the inputs first (left end; rankdir=LR); the box takes the drawing's
+  // height, up to most of the window, so a small graph is large and a big one is panned.
+  const MIN_SCALE = 0.6, MAX_SCALE = 1.6;
   function firstView(view, svg) {
     const whole = current.whole;
     const width = view.clientWidth || 800;
-    const scale = Math.min(1, Math.max(MIN_SCALE, width / whole.w));
-    const maxHeight = Math.max(200, Math.round(window.innerHeight * 0.7));
-    const height = Math.min(maxHeight, Math.max(160, Math.ceil(whole.h * scale) + 8));
+    const maxHeight = Math.max(240, Math.round(window.innerHeight * 0.75));
+    const scale = Math.min(MAX_SCALE, Math.max(MIN_SCALE, Math.min(width / whole.w, maxHeight / whole.h)));
+    const height = Math.min(maxHeight, Math.max(240, Math.ceil(whole.h * scale) + 16));
     view.style.height = height + "px"; // CSSOM, which the page's CSP allows (unlike style attributes)
     const w = width / scale, h = (view.clientHeight || height) / scale; // clientHeight: inside the border
     const x = w >= whole.w ? whole.x - (w - whole.w) / 2 : whole.x;
@@ -728,6 +925,7 @@ public enum PageAssets {
 
   function indexSvg(svg) {
     const nodes = current.response.nodes;
+    for (const t of svg.querySelectorAll("text")) if (/-0\.0+\b/.test(t.textContent)) t.textContent = noNegativeZero(t.textContent);
     const nodeOf = (id) => nodes[current.byId.get(id)];
     const byLabel = new Map();
     for (const n of nodes) byLabel.set(nameOf(n), byLabel.has(nameOf(n)) ? null : n.id);
@@ -804,7 +1002,10 @@ public enum PageAssets {
       }
     }
     const w = v.w * factor, h = v.h * factor;
-    const limitW = Math.max(current.whole.w, current.home.w) * 20, minW = current.home.w / 50;
+    // Zooming out stops where text would become unreadable (or at the whole graph, if that is smaller).
+    const view = $("graph-view");
+    const limitW = Math.max(current.home.w, Math.min(current.whole.w * 1.25, (view.clientWidth || 800) / MIN_SCALE));
+    const minW = current.home.w / 50;
     if (w > limitW || w < minW) return;
     setViewBox({ x: px - (px - v.x) * factor, y: py - (py - v.y) * factor, w, h });
   }
@@ -816,7 +1017,15 @@ public enum PageAssets {
     const v = viewBoxOf(svg);
     setViewBox({ x: v.x - dx / scale, y: v.y - dy / scale, w: v.w, h: v.h });
   }
-  function fit() { if (current && current.svg) setViewBox(current.whole); }
+  // The whole graph when it is readable whole; otherwise the readable minimum zoom on the output end.
+  function fit() {
+    if (!current || !current.svg) return;
+    const view = $("graph-view"), whole = current.whole;
+    const W = view.clientWidth || 800, H = view.clientHeight || 400;
+    if (Math.min(W / whole.w, H / whole.h) >= MIN_SCALE) { setViewBox(whole); return; }
+    const w = W / MIN_SCALE, h = H / MIN_SCALE;
+    setViewBox({ x: whole.x + whole.w - w, y: whole.y + (whole.h - h) / 2, w, h });
+  }
 
   // Moves the keyboard focus to the next (+1) or previous (-1) node in topological order that is drawn.
   function focusNode(delta) {
@@ -854,12 +1063,30 @@ public enum PageAssets {
       zoom(e.deltaY < 0 ? 1 / 1.15 : 1.15, e.clientX, e.clientY);
     }, { passive: false });
 
-    let drag = null;
+    // One pointer drags; two (a touch pinch) zoom about their midpoint by the change in their distance.
+    let drag = null, pinch = null;
+    const touches = new Map();
+    const spread = () => { const [a, b] = [...touches.values()]; return Math.hypot(a.x - b.x, a.y - b.y); };
     view.addEventListener("pointerdown", (e) => {
       if (e.button !== 0 || !current || !current.svg) return;
+      touches.set(e.pointerId, { x: e.clientX, y: e.clientY });
+      if (touches.size === 2) {
+        drag = null;
+        view.classList.remove("dragging");
+        pinch = { distance: spread() };
+        return;
+      }
       drag = { x: e.clientX, y: e.clientY, id: e.pointerId, moved: false };
     });
     view.addEventListener("pointermove", (e) => {
+      if (touches.has(e.pointerId)) touches.set(e.pointerId, { x: e.clientX, y: e.clientY });
+      if (pinch && touches.size === 2) {
+        const d = spread();
+        const [a, b] = [...touches.values()];
+        if (d > 0 && pinch.distance > 0) zoom(pinch.distance / d, (a.x + b.x) / 2, (a.y + b.y) / 2);
+        pinch.distance = d;
+        return;
+      }
       if (!drag || e.pointerId !== drag.id) return;
       const dx = e.clientX - drag.x, dy = e.clientY - drag.y;
       if (!drag.moved && Math.hypot(dx, dy) < 3) return;
@@ -868,6 +1095,8 @@ public enum PageAssets {
       drag.x = e.clientX; drag.y = e.clientY;
     });
     const end = (e) => {
+      touches.delete(e.pointerId);
+      if (touches.size < 2) pinch = null;
       if (!drag || e.pointerId !== drag.id) return;
       if (drag.moved && view.hasPointerCapture(e.pointerId)) view.releasePointerCapture(e.pointerId);
       view.classList.remove("dragging");
@@ -896,17 +1125,23 @@ public enum PageAssets {
       const g = nodeOf(e.target);
       if (g && !g.contains(e.relatedTarget)) for (const h of view.querySelectorAll(".mg-hover")) h.classList.remove("mg-hover");
     });
+    view.addEventListener("mouseleave", () => { if (!view.contains(document.activeElement) || document.activeElement === view) hideDetails(); });
   }
 
-  // ---------- node details (hover or focus) ----------
+  // ---------- node details (hover or focus), next to the node ----------
 
-  function resetDetails() {
-    $("details").replaceChildren(el("p", { class: "hint", text: "Hover or focus a node to see its op, inputs, data and grad." }));
+  function hideDetails() {
+    $("details").hidden = true;
+    $("details").replaceChildren();
   }
+
+  // The grad the page shows for node i: the running value while stepping, the service's otherwise.
+  function shownGrad(i) { return current.steps && current.step >= 0 ? current.running[i] : current.response.nodes[i].grad; }
 
   function showDetails(id) {
     if (!current || !current.byId.has(id)) return;
-    const n = current.response.nodes[current.byId.get(id)];
+    const i = current.byId.get(id);
+    const n = current.response.nodes[i];
     for (const g of current.svg.querySelectorAll(".mg-hover")) g.classList.remove("mg-hover");
     const entry = current.index.get(id);
     if (entry) for (const g of [entry.record, entry.op]) if (g) g.classList.add("mg-hover");
@@ -914,19 +1149,34 @@ public enum PageAssets {
     const dl = el("dl", { class: "kv" });
     const row = (k, v) => dl.append(el("dt", { text: k }), el("dd", { class: "mono", text: v }));
     row("node", n.id + (n.label && n.label !== n.id ? ` (label ${n.label})` : ""));
-    row("op", n.op ? opText(n) : (n.constant ? "constant leaf" : "leaf (variable)"));
+    row("op", n.op ? opText(n) : (n.constant ? "constant leaf" : "leaf (a value with a gradient)"));
     if (n.op) {
-      const ins = (n.inputs || []).map((i) => {
-        const m = current.response.nodes[current.byId.get(i)];
-        return m ? `${nameOf(m)} = ${short(m.data)}` : i;
+      const ins = (n.inputs || []).map((k) => {
+        const m = current.response.nodes[current.byId.get(k)];
+        return m ? `${nameOf(m)} = ${short(m.data)}` : k;
       });
       row("inputs", ins.join(", "));
     }
     row("data", full(n.data));
-    row("grad", full(n.grad));
-    if (current.steps && current.step >= 0) row("grad so far", full(current.running[current.byId.get(id)]));
+    if (current.steps && current.step >= 0) {
+      row("grad so far", full(shownGrad(i)));
+      row("final grad", full(n.grad));
+    } else row("grad", full(n.grad));
     dl.dataset.nodeId = id;
-    $("details").replaceChildren(dl);
+    const box = $("details");
+    box.replaceChildren(dl);
+    box.hidden = false;
+    // Beside the node (right of it, or left when there is no room), inside the graph's box.
+    const g = entry && (entry.record || entry.op);
+    const stage = $("graph-stage").getBoundingClientRect();
+    const r = g ? g.getBoundingClientRect() : stage;
+    const bw = box.offsetWidth, bh = box.offsetHeight;
+    let left = r.right - stage.left + 8;
+    if (left + bw > stage.width) left = r.left - stage.left - bw - 8;
+    left = Math.max(4, Math.min(left, stage.width - bw - 4));
+    const top = Math.max(4, Math.min(r.top - stage.top, stage.height - bh - 4));
+    box.style.left = left + "px";
+    box.style.top = top + "px";
   }
 
   // ---------- step-through backward ----------
@@ -993,6 +1243,8 @@ public enum PageAssets {
   // Steps depend on the grads so far, so step k+1 is built only when step k has been applied.
   function buildNextStep() {
     const nodes = current.response.nodes, byId = current.byId;
+    // Leaves pass nothing back: they get no step of their own (the last step lists their final grads).
+    while (current.built >= 0 && !nodes[current.built].op) current.built--;
     if (current.built < 0) return false;
     const i = current.built--;
     const n = nodes[i];
@@ -1036,10 +1288,15 @@ public enum PageAssets {
     renderStep();
   }
 
-  const totalSteps = () => current.response.nodes.length + 1;
+  const totalSteps = () => 1 + current.response.nodes.filter((n) => n.op).length;
 
+  // While stepping, every grad on the page (graph, tables, details) shows the running value.
   function setRunningGrad(i, value) {
     const id = current.response.nodes[i].id;
+    const row = $("grad-body").querySelector(`tr[data-id="${CSS.escape(id)}"] .grad`);
+    if (row) row.textContent = short(value);
+    const all = $("nodes-body").querySelector(`tr[data-id="${CSS.escape(id)}"] td:last-child`);
+    if (all) all.textContent = full(value);
     const e = current.index && current.index.get(id);
     // Keep the service's wording ("grad 1.0000", "grad: 1.0000"...), change only the number.
     if (e && e.gradText) e.gradText.textContent = e.gradOriginal.replace(/^(\s*grad[\s:=]*)\S+/, (_, lead) => lead + fixed4(value));
@@ -1104,6 +1361,12 @@ public enum PageAssets {
       }
     }
     if (last) {
+      const leaves = nodes.map((m, i) => [m, i]).filter(([m]) => isVariable(m));
+      if (leaves.length) {
+        parts.push(el("p", { class: "step-head", text: "The leaves pass nothing back; their grads are final:" }));
+        code(leaves.slice(0, 20).map(([m, i]) => `${nameOf(m)}.grad = ${short(current.running[i])}`).join("\n") +
+          (leaves.length > 20 ? `\n... ${leaves.length - 20} more` : ""));
+      }
       const mismatched = nodes.filter((m, i) => !close(current.running[i], m.grad));
       parts.push(el("p", { class: "step-done", text: mismatched.length === 0
         ? "Done: every gradient is filled, and each matches the service's backward pass."
@@ -1114,6 +1377,9 @@ public enum PageAssets {
     }
     box.replaceChildren(...parts);
     box.dataset.step = String(current.step);
+    // Node details on screen follow the running grads too.
+    const shownNode = $("details").hidden ? null : $("details").querySelector("dl");
+    if (shownNode) showDetails(shownNode.dataset.nodeId);
   }
 
   function close(a, b) {
@@ -1130,8 +1396,15 @@ public enum PageAssets {
       }
       for (const e of current.index.values()) if (e.gradText) e.gradText.textContent = e.gradOriginal;
     }
+    for (const row of $("grad-body").querySelectorAll("tr")) row.querySelector(".grad").textContent = short(num(row.dataset.grad));
+    current.response.nodes.forEach((n, i) => {
+      const all = $("nodes-body").querySelector(`tr[data-id="${CSS.escape(n.id)}"] td:last-child`);
+      if (all) all.textContent = full(n.grad);
+    });
     current.steps = null;
     current.step = -1;
+    const shownNode = $("details").hidden ? null : $("details").querySelector("dl");
+    if (shownNode) showDetails(shownNode.dataset.nodeId);
     $("step-prev").disabled = $("step-next").disabled = $("step-end").disabled = $("step-stop").disabled = true;
     $("step-counter").textContent = "";
     $("step-text").replaceChildren();
@@ -1149,13 +1422,14 @@ public enum PageAssets {
   // ---------- start ----------
 
   function init() {
-    syncVariables();
-    $("expression").addEventListener("input", syncVariables);
+    for (const id of ["expression", "graph-json"]) $(id).addEventListener("input", markStale);
     $("mode-expression").addEventListener("change", applyMode);
     $("mode-graph").addEventListener("change", applyMode);
-    $("graph-example").addEventListener("click", () => { $("graph-json").value = GRAPH_EXAMPLE; clearError(); $("graph-json").focus(); });
+    $("graph-example").addEventListener("click", () => { $("graph-json").value = GRAPH_EXAMPLE; clearError(); markStale(); $("graph-json").focus(); });
     $("eval-form").addEventListener("submit", (e) => { e.preventDefault(); evaluate(); });
-    // Ctrl+Enter evaluates from anywhere (Enter alone does in single-line fields; the textarea needs newlines).
+    $("num-h").addEventListener("input", fillNumerical);
+    $("descend").addEventListener("click", descend);
+    // Ctrl+Enter evaluates from anywhere (Enter alone does in single-line fields; the program needs newlines).
     document.addEventListener("keydown", (e) => {
       if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); evaluate(); }
     });
@@ -1163,7 +1437,7 @@ public enum PageAssets {
     installStepControls();
     applyMode();
     setState("ready");
-    // The prefilled neuron is evaluated at once, so the page opens on a graph.
+    // The prefilled program is evaluated at once, so the page opens on a graph.
     evaluate();
   }
 
@@ -1172,7 +1446,7 @@ public enum PageAssets {
 })();
 
 """#,
-        etag: "\"60c5ee47c6152ad7\""
+        etag: "\"15cdb6a20c2bc403\""
     )
 
     /// web/app.css
@@ -1218,7 +1492,7 @@ h3 { margin: 1rem 0 0.4rem; font-size: 1rem; }
 
 .layout {
   display: grid;
-  grid-template-columns: minmax(18rem, 26rem) minmax(0, 1fr);
+  grid-template-columns: minmax(18rem, 25rem) minmax(0, 1fr);
   gap: 1rem;
   padding: 0.5rem 1rem 2rem;
   align-items: start;
@@ -1247,6 +1521,9 @@ input[type="text"], textarea {
   color: var(--ink);
 }
 textarea { resize: vertical; min-height: 10rem; }
+textarea.program { min-height: 8.5rem; line-height: 1.4; tab-size: 2; }
+input.small { width: 6.5rem; padding: 0.2rem 0.4rem; }
+label.inline { white-space: nowrap; }
 [aria-invalid="true"] { border-color: var(--error) !important; box-shadow: 0 0 0 2px var(--error-bg); }
 
 table { border-collapse: collapse; width: 100%; }
@@ -1275,6 +1552,9 @@ button.primary:hover:not(:disabled) { background: #174a96; }
 button.secondary { margin-top: 0.4rem; }
 .actions { display: flex; align-items: center; gap: 0.75rem; margin-top: 0.75rem; }
 .busy { color: var(--muted); }
+.stale-note { color: #8a4b00; font-size: 0.9rem; }
+/* A result that no longer matches the input (edited since, or the last evaluation failed) is dimmed, not hidden. */
+body[data-stale="true"] .result, body[data-stale="true"] .graph-stage, body[data-stale="true"] .stepper { opacity: 0.45; }
 
 :focus-visible { outline: 3px solid var(--focus); outline-offset: 2px; }
 
@@ -1293,7 +1573,18 @@ button.secondary { margin-top: 0.4rem; }
 /* ---- result ---- */
 .output { font-size: 1.15rem; margin: 0 0 0.5rem; }
 .output output { font-weight: 700; }
-.graph-panel { grid-column: 1 / -1; }
+.result { margin-top: 1rem; border-top: 1px solid var(--line); padding-top: 0.5rem; }
+.graph-panel { position: sticky; top: 0.5rem; }
+@media (max-width: 860px) {
+  /* One column: the graph comes right after the program, before the tables. */
+  .graph-panel { position: static; }
+  .input-panel { display: contents; }
+  .input-panel > h2 { order: 0; margin: 0; }
+  #eval-form { order: 1; }
+  .graph-panel { order: 2; }
+  .result { order: 3; margin-top: 0; }
+  #eval-form, .result { background: var(--panel); border: 1px solid var(--line); border-radius: 8px; padding: 0.6rem; min-width: 0; }
+}
 .graph-toolbar h2 { margin: 0 0.5rem 0 0; }
 .scroll-x { overflow-x: auto; }
 .graph-toolbar { display: flex; flex-wrap: wrap; align-items: center; gap: 0.4rem; margin-bottom: 0.4rem; }
@@ -1301,9 +1592,11 @@ button.secondary { margin-top: 0.4rem; }
 .downloads { margin-left: auto; display: flex; flex-wrap: wrap; align-items: center; gap: 0.3rem; color: var(--muted); font-size: 0.9rem; }
 .downloads a { text-decoration: none; display: inline-flex; align-items: center; min-height: 2rem; padding: 0.2rem 0.6rem; }
 
+.graph-stage { position: relative; }
+.placeholder { position: absolute; inset: 0; display: flex; align-items: center; justify-content: center; margin: 0; }
 .graph-view {
   position: relative;
-  height: 16rem;
+  height: 24rem;
   border: 1px solid var(--line);
   border-radius: 6px;
   background: #fff;
@@ -1314,6 +1607,8 @@ button.secondary { margin-top: 0.4rem; }
 }
 .graph-view.dragging { cursor: grabbing; }
 .graph-svg { display: block; width: 100%; height: 100%; }
+/* The DOT names DejaVu Sans (Graphviz measured the layout with it); close fallbacks where it is not installed. */
+.graph-svg text { font-family: "DejaVu Sans", Verdana, "Bitstream Vera Sans", sans-serif; }
 
 /* Graphviz colours are presentation attributes; these rules win over them. */
 .graph-svg .mg-node { cursor: pointer; }
@@ -1328,7 +1623,12 @@ button.secondary { margin-top: 0.4rem; }
 .graph-svg .mg-edge path { stroke: var(--current); stroke-width: 2.5px; }
 .graph-svg .mg-edge polygon { stroke: var(--current); fill: var(--current); }
 
-.details { min-height: 3rem; border: 1px dashed var(--line); border-radius: 6px; padding: 0.4rem 0.6rem; }
+/* Node details float next to the node under the pointer or focus (placed by app.js through the CSSOM). */
+.details {
+  position: absolute; z-index: 2; max-width: min(22rem, 90%);
+  background: #fffffff0; border: 1px solid var(--accent); border-radius: 6px; padding: 0.35rem 0.6rem;
+  box-shadow: 0 2px 8px #0002; font-size: 0.9rem; pointer-events: none;
+}
 .kv { display: grid; grid-template-columns: max-content minmax(0, 1fr); gap: 0.1rem 0.75rem; margin: 0; }
 .kv dt { color: var(--muted); }
 .kv dd { margin: 0; overflow-wrap: anywhere; }
@@ -1342,6 +1642,13 @@ button.secondary { margin-top: 0.4rem; }
 .step-line.numbers { background: #fff6ef; }
 .step-done { font-weight: 600; color: var(--target); }
 
+.descent { display: flex; flex-wrap: wrap; align-items: center; gap: 0.5rem; }
+.descent-text { font-size: 0.85rem; color: var(--muted); overflow-wrap: anywhere; }
+.descent-chart { display: block; width: 100%; height: 3.5rem; margin-top: 0.4rem; border: 1px solid var(--line); border-radius: 4px; }
+.descent-chart polyline { fill: none; stroke: var(--accent); stroke-width: 2; vector-effect: non-scaling-stroke; }
+td.learn { text-align: center; }
+.numerical.off { color: var(--error); font-weight: 600; }
+
 .all-nodes { margin-top: 1rem; }
 .all-nodes summary { cursor: pointer; font-weight: 600; padding: 0.25rem 0; }
 
@@ -1352,6 +1659,17 @@ button.secondary { margin-top: 0.4rem; }
 }
 
 """#,
-        etag: "\"37fdcd7f7ad1cfd6\""
+        etag: "\"e8daf628b89932af\""
+    )
+
+    /// web/favicon.svg
+    public static let faviconSVG = Asset(
+        path: "/favicon.svg",
+        contentType: "image/svg+xml",
+        body: #"""
+<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="6" fill="#1f5fbf"/><circle cx="9" cy="10" r="4" fill="#fff"/><circle cx="9" cy="22" r="4" fill="#fff"/><circle cx="23" cy="16" r="5" fill="#c6f6d5"/><path d="M12.5 11.5 19 15M12.5 20.5 19 17" stroke="#fff" stroke-width="2"/></svg>
+
+"""#,
+        etag: "\"7986818e3e1b23f6\""
     )
 }

@@ -1,7 +1,7 @@
 import HTTPServer
 import MicrogradGraph
 
-/// `GET /graph.dot`, `/graph.json` (JGF), `/graph.svg`: a stored graph by `?id=`, or the most recent one
+/// `GET /graph.dot`, `/graph.jgf` (and its old name `/graph.json`), `/graph.svg`: a stored graph by `?id=`, or the most recent one
 /// unless the service is private.
 struct GraphRoutes: Sendable {
     let store: any GraphStore

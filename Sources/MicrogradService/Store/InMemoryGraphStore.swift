@@ -73,8 +73,9 @@ public final class InMemoryGraphStore: GraphStore {
             while head < uses.count {
                 let (use, id) = uses[head]
                 head += 1
-                if let entry = entries[id], entry.lastUse == use {
-                    entries[id] = nil
+                // Checked in place and moved out: a copy of the entry was a retain and a release per array.
+                if let index = entries.index(forKey: id), entries.values[index].lastUse == use {
+                    let entry = entries.remove(at: index).value
                     totalBytes -= entry.bytes
                     if mostRecentID == id { mostRecentID = nil }
                     return true

@@ -1,0 +1,220 @@
+import Foundation
+import RedisClient
+import RedisTesting
+import Synchronization
+import Testing
+
+/// Every test runs its own real redis-server (scripts/install-deps installs it).
+@Suite struct RedisClientTests {
+    @Test func valuesAreBinarySafe() throws {
+        let redis = try RedisServer()
+        let client = RedisClient(configuration: redis.configuration())
+        defer { client.close() }
+        let key = Array("k\0\r\n".utf8)
+        let value = (0..<1024).map { UInt8(truncatingIfNeeded: $0 &* 7) } + [0, 13, 10, 0]
+        #expect(try client.command([Array("SET".utf8), key, value]) == .status("OK"))
+        #expect(try client.command([Array("GET".utf8), key]) == .bulk(value))
+        #expect(try client.command([Array("SET".utf8), Array("empty".utf8), []]) == .status("OK"))
+        #expect(try client.command("GET", "empty") == .bulk([]))
+        #expect(try client.command("GET", "missing") == .null)
+        #expect(try client.command("STRLEN", "empty") == .integer(0))
+
+        let large = [UInt8](repeating: 0xAB, count: 10 << 20)
+        #expect(try client.command([Array("SET".utf8), Array("large".utf8), large]) == .status("OK"))
+        #expect(try client.command("GET", "large") == .bulk(large))
+
+        let replies = try client.pipeline([["RPUSH", "list", "a", "b"], ["LRANGE", "list", "0", "-1"]].map {
+            $0.map { Array($0.utf8) }
+        })
+        #expect(replies == [.integer(2), .array([.bulk(Array("a".utf8)), .bulk(Array("b".utf8))])])
+    }
+
+    @Test func errorRepliesAreAnswersNotFailures() throws {
+        let redis = try RedisServer()
+        let client = RedisClient(configuration: redis.configuration())
+        defer { client.close() }
+        _ = try client.command("SET", "text", "abc")
+        guard case .error(let message) = try client.command("INCR", "text") else {
+            Issue.record("expected an error reply")
+            return
+        }
+        #expect(message.contains("not an integer"))
+        #expect(client.state == .available)
+        #expect(try client.command("GET", "text") == .bulk(Array("abc".utf8)))  // the connection is still fine
+    }
+
+    @Test func maxmemoryRefusalIsAnErrorReply() throws {
+        let redis = try RedisServer(arguments: ["--maxmemory", "2mb", "--maxmemory-policy", "noeviction"])
+        let client = RedisClient(configuration: redis.configuration())
+        defer { client.close() }
+        let value = [UInt8](repeating: 1, count: 512 << 10)
+        var refused: String?
+        for index in 0..<40 where refused == nil {  // bounded: 20 MB is far past 2 MB
+            if case .error(let message) = try client.command([Array("SET".utf8), Array("v\(index)".utf8), value]) {
+                refused = message
+            }
+        }
+        #expect(refused?.hasPrefix("OOM") == true)
+        #expect(client.state == .available)
+    }
+
+    @Test func authenticatesAndSelectsTheDatabase() throws {
+        let redis = try RedisServer(arguments: ["--requirepass", "s3cret"])
+        var configuration = redis.configuration()
+        configuration.password = "s3cret"
+        configuration.database = 3
+        let client = RedisClient(configuration: configuration)
+        defer { client.close() }
+        _ = try client.command("SET", "where", "db3")
+        #expect(try client.command("GET", "where") == .bulk(Array("db3".utf8)))
+        configuration.database = 0
+        let other = RedisClient(configuration: configuration)
+        defer { other.close() }
+        #expect(try other.command("GET", "where") == .null)
+
+        configuration.password = "wrong"
+        let refused = RedisClient(configuration: configuration)
+        defer { refused.close() }
+        #expect(throws: RedisError.self) { try refused.command("PING") }
+        #expect(refused.lastError?.kind == .setup)
+
+        configuration.password = nil
+        let anonymous = RedisClient(configuration: configuration)
+        defer { anonymous.close() }
+        // Without AUTH the connection opens, and the command itself is refused (an answer, not an outage).
+        guard case .error(let message) = try anonymous.command("GET", "where") else {
+            Issue.record("expected NOAUTH")
+            return
+        }
+        #expect(message.hasPrefix("NOAUTH"))
+    }
+
+    @Test func manyThreadsShareThePool() throws {
+        let redis = try RedisServer()
+        let client = RedisClient(configuration: redis.configuration())
+        defer { client.close() }
+        let failures = Atomic(0)
+        let group = DispatchGroup()
+        for thread in 0..<8 {
+            group.enter()
+            Thread.detachNewThread {
+                defer { group.leave() }
+                for index in 0..<200 {
+                    let key = "t\(thread)-\(index)"
+                    let ok = (try? client.pipeline([["SET", key, key], ["GET", key]].map { $0.map { Array($0.utf8) } }))
+                        == [.status("OK"), .bulk(Array(key.utf8))]
+                    if !ok { failures.add(1, ordering: .relaxed) }
+                }
+            }
+        }
+        #expect(group.wait(timeout: .now() + 60) == .success)
+        #expect(failures.load(ordering: .relaxed) == 0)
+        #expect(try client.command("DBSIZE") == .integer(1600))
+    }
+
+    @Test func breakerOpensWhenRedisDiesAndClosesWithin2sOfItsReturn() throws {
+        let redis = try RedisServer()
+        let client = RedisClient(configuration: redis.configuration(probeInterval: .milliseconds(250)))
+        defer { client.close() }
+        _ = try client.command("SET", "k", "v")
+
+        redis.stop()
+        let failed = #expect(throws: RedisError.self) { try client.command("GET", "k") }
+        #expect(failed?.kind == .connection)
+        #expect(client.state == .unavailable)
+        // While open, calls fail at once instead of waiting out a timeout.
+        let clock = ContinuousClock()
+        let skipped = clock.measure {
+            for _ in 0..<100 { #expect(throws: RedisError.self) { try client.command("GET", "k") } }
+        }
+        #expect(skipped < .milliseconds(100))
+        #expect((try? client.command("GET", "k")) == nil)
+        #expect(client.lastError?.kind == .connection)
+
+        Thread.sleep(forTimeInterval: 0.5)  // a few failed probes
+        try redis.start()
+        let back = clock.now
+        while client.state == .unavailable, clock.now - back < .seconds(5) { usleep(10_000) }
+        let recovery = clock.now - back
+        #expect(client.state == .available)
+        #expect(recovery < .seconds(2), "recovered after \(recovery)")
+        #expect(try client.command("PING") == .status("PONG"))
+    }
+
+    @Test func staleConnectionsAfterARestartAreReplacedNotFailed() throws {
+        let redis = try RedisServer()
+        let client = RedisClient(configuration: redis.configuration())
+        defer { client.close() }
+        // Several idle connections in the pool.
+        let group = DispatchGroup()
+        for _ in 0..<4 {
+            group.enter()
+            Thread.detachNewThread {
+                _ = try? client.command("PING")
+                group.leave()
+            }
+        }
+        #expect(group.wait(timeout: .now() + 10) == .success)
+        redis.kill9()
+        try redis.start()
+        // Between the calls Redis went away and came back: the next call must not see an outage.
+        #expect(try client.command("PING") == .status("PONG"))
+        #expect(client.state == .available)
+    }
+
+    @Test func aSlowRedisTimesOutAndIsSkippedUntilItAnswersAgain() throws {
+        let redis = try RedisServer()
+        let client = RedisClient(configuration: redis.configuration(commandTimeout: .milliseconds(200)))
+        defer { client.close() }
+        _ = try client.command("PING")
+        redis.sendInBackground("DEBUG", "SLEEP", "1.5")
+        Thread.sleep(forTimeInterval: 0.1)
+        let clock = ContinuousClock()
+        let start = clock.now
+        let failed = #expect(throws: RedisError.self) { try client.command("PING") }
+        #expect(failed?.kind == .timeout)
+        #expect(clock.now - start < .milliseconds(800))
+        #expect(client.state == .unavailable)
+        let afterTimeout = clock.now
+        while client.state == .unavailable, clock.now - afterTimeout < .seconds(6) { usleep(10_000) }
+        #expect(client.state == .available)
+        #expect(try client.command("PING") == .status("PONG"))
+    }
+
+    @Test func clientPauseTimesOutWithoutStickingAnyThread() throws {
+        let redis = try RedisServer()
+        let client = RedisClient(configuration: redis.configuration(commandTimeout: .milliseconds(200)))
+        defer { client.close() }
+        _ = try client.command("PING")
+        try redis.send("CLIENT", "PAUSE", "1500", "ALL")
+        let clock = ContinuousClock()
+        let start = clock.now
+        let group = DispatchGroup()
+        let answered = Atomic(0)
+        for _ in 0..<8 {
+            group.enter()
+            Thread.detachNewThread {
+                defer { group.leave() }
+                for _ in 0..<50 where (try? client.command("GET", "x")) != nil { answered.add(1, ordering: .relaxed) }
+            }
+        }
+        // 8 threads x 50 calls against a paused Redis: each thread waits out at most one timeout, then is skipped.
+        #expect(group.wait(timeout: .now() + 5) == .success)
+        #expect(clock.now - start < .seconds(1))
+        #expect(answered.load(ordering: .relaxed) == 0)
+        while client.state == .unavailable, clock.now - start < .seconds(6) { usleep(10_000) }
+        #expect(client.state == .available)
+        #expect(try client.command("GET", "x") == .null)
+    }
+
+    @Test func nothingListening() throws {
+        let redis = try RedisServer()
+        let configuration = redis.configuration()
+        redis.stop()
+        let client = RedisClient(configuration: configuration)
+        defer { client.close() }
+        let error = #expect(throws: RedisError.self) { try client.command("PING") }
+        #expect(error?.kind == .connection)
+        #expect(client.state == .unavailable)
+    }
+}
