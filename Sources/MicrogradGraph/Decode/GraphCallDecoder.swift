@@ -47,7 +47,8 @@ public enum GraphCallDecoder {
         return try result.get()
     }
 
-    /// An expression-form `POST /evaluate` request that is a batch (some value an array): its expression and call.
+    /// An expression-form `POST /evaluate` request that is a batch (some value an array, or "gradients" or "reduce"
+    /// given): its expression, output and call.
     /// nil for anything else (graph form, no arrays, or a request the ordinary decoder should word the error for),
     /// which then takes the ordinary path. A batch with a bad member throws that member's problem.
     public static func expressionBatch(_ body: [UInt8]) throws(Problem) -> (expression: String, output: String?, call: GraphCall)? {
@@ -61,7 +62,10 @@ public enum GraphCallDecoder {
             } catch {
                 return .success(nil)  // malformed: the ordinary decoder says where
             }
-            guard reader.sawArray, !reader.foreign, let expression = reader.expression else { return .success(nil) }
+            // Arrays, "gradients" or "reduce" make an expression-form request a batch.
+            guard reader.sawArray || reader.call.gradients != nil || reader.sawReduce, !reader.foreign,
+                  let expression = reader.expression
+            else { return .success(nil) }
             if let problem = reader.problem { return .failure(problem) }
             return .success((expression, reader.output, reader.call))
         }
@@ -80,6 +84,7 @@ public enum GraphCallDecoder {
         var output: String?
         var foreign = false
         var sawArray = false
+        var sawReduce = false
 
         mutating func record(_ p: Problem) { if problem == nil { problem = p } }
 
@@ -212,6 +217,7 @@ public enum GraphCallDecoder {
         }
 
         mutating func readReduce() throws(ScanError) {
+            sawReduce = true
             guard try s.peek() == UInt8(ascii: "\"") else {
                 record(.invalidRequest("\"reduce\" must be a string (\"sum\")", pointer: "/reduce"))
                 return try s.skipValue()
