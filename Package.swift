@@ -75,7 +75,7 @@ let package = Package(
         .target(
             name: "MicrogradService",
             dependencies: [
-                "Micrograd", "MicrogradGraph", "HTTPServer",
+                "Micrograd", "MicrogradGraph", "HTTPServer", "RedisClient",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift
@@ -158,10 +158,11 @@ let package = Package(
             name: "MicrogradServiceTests",
             dependencies: [
                 "MicrogradService", "HTTPServer", "HTTPTesting", "MicrogradGraph", "Micrograd", "FuzzEntryPoints",
+                "RedisClient", "RedisTesting",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift
         ),
-        .testTarget(name: "MicrogradCLITests", dependencies: ["MicrogradCLI", "HTTPTesting"], swiftSettings: strictSwift),
+        .testTarget(name: "MicrogradCLITests", dependencies: ["MicrogradCLI", "HTTPTesting", "RedisTesting"], swiftSettings: strictSwift),
     ]
 )

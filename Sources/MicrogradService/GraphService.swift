@@ -39,7 +39,7 @@ public final class GraphService: Sendable {
         router = Self.makeRouter(
             evaluate: EvaluateRoute(pipeline: pipeline, store: self.store, metrics: metrics, logger: logger),
             graphs: GraphRoutes(store: self.store, pipeline: pipeline, isPrivate: configuration.isPrivate),
-            operations: OperationsRoutes(metrics: metrics, isDraining: isDraining))
+            operations: OperationsRoutes(metrics: metrics, store: self.store, isDraining: isDraining))
     }
 
     /// Answers one request; records its metrics.

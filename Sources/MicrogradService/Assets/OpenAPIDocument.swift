@@ -82,11 +82,18 @@ paths:
                   values: {x1: 2, w1: -3, x2: 0, w2: 1, b: 6.881373587019543}
       responses:
         '200':
-          description: The evaluated graph (or, for an expression with arrays in `values`, the batch's columns).
+          description: |
+            The evaluated graph (or, for an expression with arrays in `values`, the batch's columns). The evaluation
+            is answered even when it cannot be stored (too large, the store full, or a shared store such as Redis down
+            or slow): the answer then has no `id` member and no `X-Graph-Id`, and `Graph-Not-Stored` names the reason,
+            since no `GET /graph.*?id=` could find it.
           headers:
             X-Graph-Id:
-              description: The id the graph is stored under (for `GET /graph.*?id=`); absent for a batch.
+              description: The id the graph is stored under (for `GET /graph.*?id=`); absent for a batch and when it was not stored.
               schema: {type: string, pattern: '^[0-9a-f]{32}$'}
+            Graph-Not-Stored:
+              description: Present only when the graph was not stored, naming why.
+              schema: {type: string, enum: [too-large, store-full, store-unavailable]}
           content:
             application/json:
               schema:
@@ -696,11 +703,11 @@ components:
           $ref: '#/components/schemas/Number'
     EvaluatedGraph:
       type: object
-      required: [id, output, value, nodes]
+      required: [output, value, nodes]
       properties:
         id:
           type: string
-          description: The stored graph's id.
+          description: The stored graph's id; absent when the graph could not be stored (see `Graph-Not-Stored`).
         output:
           type: string
         value:
@@ -811,7 +818,7 @@ components:
                 type: /problems/malformed-json
                 title: Malformed JSON
                 status: 400
-                detail: "expected ',' or '}' in object, found '\"' (at byte 20)"
+                detail: "Expected ',' or '}' in object, found '\"' (at byte 20)."
                 pointer: /nodes/0/id
     NotAcceptable:
       description: No representation offered matches `Accept`.
@@ -855,7 +862,7 @@ components:
                 type: /problems/invalid-graph
                 title: Invalid graph
                 status: 422
-                detail: 'unknown op "mull"; ops: add sub mul div neg pow exp log tanh relu sigmoid (or + - * / **)'
+                detail: 'Unknown op "mull"; ops: add sub mul div neg pow exp log tanh relu sigmoid (or + - * / **).'
                 pointer: /nodes/3/op
             expression:
               x-request:
@@ -870,6 +877,10 @@ components:
                 pointer: /expression
                 column: 4
             unbound:
+              x-request:
+                method: POST
+                path: /evaluate
+                body: {expression: "x + a\n  * c", values: {x: 1}}
               value:
                 type: /problems/invalid-expression
                 title: Invalid expression
@@ -901,7 +912,13 @@ components:
           schema:
             $ref: '#/components/schemas/Problem'
     StoreUnavailable:
-      description: The graph store cannot be reached (a shared store that is down); nothing is known about the graph.
+      description: |
+        The graph store cannot answer (a shared store that is down or slow, or a stored value this version cannot
+        read); nothing is known about the graph, so this is never a 404. Retry after the given seconds.
+      headers:
+        Retry-After:
+          description: Seconds after which the store is tried again.
+          schema: {type: integer, minimum: 1}
       content:
         application/problem+json:
           schema:
