@@ -222,6 +222,13 @@ import Testing
                                           query: [("format", "dot")]).status == 406)
         #expect(RegisteredGraphTests.call(service, "POST", "/evaluate", #"{"expression": "x", "values": {"x": []}}"#).status == 422)
         #expect(RegisteredGraphTests.call(service, "POST", "/evaluate", #"{"expression": "x + y", "values": {"x": [1]}}"#).status == 422)
+        // Statements and "output" (the learner's form) batch too.
+        let statements = RegisteredGraphTests.call(service, "POST", "/evaluate",
+                                                   #"{"expression": "y = x * 2; z = y + 1", "values": {"x": [1, 2]}, "output": "y"}"#)
+        #expect(String(decoding: statements.body, as: UTF8.self) == #"{"rows":2,"output":"y","value":[2.0,4.0],"gradients":{"x":[2.0,2.0]}}"#)
+        // "gradients" or "reduce" without arrays: a one-row batch.
+        let oneRow = RegisteredGraphTests.call(service, "POST", "/evaluate", #"{"expression": "x * 3", "values": {"x": 2}, "gradients": ["x"]}"#)
+        #expect(String(decoding: oneRow.body, as: UTF8.self) == ##"{"rows":1,"output":"#2","value":[6.0],"gradients":{"x":[3.0]}}"##)
         // Without arrays, the ordinary answer.
         #expect(RegisteredGraphTests.call(service, "POST", "/evaluate", #"{"expression": "x", "values": {"x": 1}}"#).header("X-Graph-Id") != nil)
     }

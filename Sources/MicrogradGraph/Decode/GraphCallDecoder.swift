@@ -47,12 +47,13 @@ public enum GraphCallDecoder {
         return try result.get()
     }
 
-    /// An expression-form `POST /evaluate` request that is a batch (some value an array): its expression and call.
+    /// An expression-form `POST /evaluate` request that is a batch (some value an array, or "gradients" or "reduce"
+    /// given): its expression, output and call.
     /// nil for anything else (graph form, no arrays, or a request the ordinary decoder should word the error for),
     /// which then takes the ordinary path. A batch with a bad member throws that member's problem.
-    public static func expressionBatch(_ body: [UInt8]) throws(Problem) -> (expression: String, call: GraphCall)? {
+    public static func expressionBatch(_ body: [UInt8]) throws(Problem) -> (expression: String, output: String?, call: GraphCall)? {
         guard !body.isEmpty else { return nil }
-        let result: Result<(String, GraphCall)?, Problem> = body.withUnsafeBufferPointer { buffer in
+        let result: Result<(String, String?, GraphCall)?, Problem> = body.withUnsafeBufferPointer { buffer in
             var reader = Reader(s: JSONScanner(base: buffer.baseAddress!, count: buffer.count))
             reader.acceptsExpression = true
             defer { reader.s.release() }
@@ -61,9 +62,12 @@ public enum GraphCallDecoder {
             } catch {
                 return .success(nil)  // malformed: the ordinary decoder says where
             }
-            guard reader.sawArray, !reader.foreign, let expression = reader.expression else { return .success(nil) }
+            // Arrays, "gradients" or "reduce" make an expression-form request a batch.
+            guard reader.sawArray || reader.call.gradients != nil || reader.sawReduce, !reader.foreign,
+                  let expression = reader.expression
+            else { return .success(nil) }
             if let problem = reader.problem { return .failure(problem) }
-            return .success((expression, reader.call))
+            return .success((expression, reader.output, reader.call))
         }
         return try result.get()
     }
@@ -77,8 +81,10 @@ public enum GraphCallDecoder {
         /// the request as not ours (`foreign`).
         var acceptsExpression = false
         var expression: String?
+        var output: String?
         var foreign = false
         var sawArray = false
+        var sawReduce = false
 
         mutating func record(_ p: Problem) { if problem == nil { problem = p } }
 
@@ -106,6 +112,13 @@ public enum GraphCallDecoder {
                     case "expression" where acceptsExpression:
                         if try s.peek() == UInt8(ascii: "\"") {
                             expression = String(decoding: try s.readString(), as: UTF8.self)
+                        } else {
+                            foreign = true
+                            try s.skipValue()
+                        }
+                    case "output" where acceptsExpression:
+                        if try s.peek() == UInt8(ascii: "\"") {
+                            output = String(decoding: try s.readString(), as: UTF8.self)
                         } else {
                             foreign = true
                             try s.skipValue()
@@ -204,6 +217,7 @@ public enum GraphCallDecoder {
         }
 
         mutating func readReduce() throws(ScanError) {
+            sawReduce = true
             guard try s.peek() == UInt8(ascii: "\"") else {
                 record(.invalidRequest("\"reduce\" must be a string (\"sum\")", pointer: "/reduce"))
                 return try s.skipValue()

@@ -260,11 +260,6 @@ paths:
             application/json:
               schema:
                 $ref: '#/components/schemas/Registration'
-              example:
-                graph: 2244fea6b313c2962e449ebd9fd6b0b1
-                output: '#5'
-                inputs: [x1, w1, x2, w2, b]
-                nodes: 10
         '400':
           $ref: '#/components/responses/BadRequest'
         '413':
@@ -344,11 +339,6 @@ paths:
           application/json:
             schema:
               $ref: '#/components/schemas/GraphCall'
-            examples:
-              batch:
-                value:
-                  values: {x1: [2, 1, 0], b: 6.881373587019543}
-                  gradients: [x1, b]
       responses:
         '200':
           description: The evaluation (single) or the batch's columns.
@@ -672,8 +662,9 @@ components:
         values:
           type: object
           description: |
-            Variable name to a number; an array of numbers (one per row) makes the request a batch, answered
-            as `POST /graphs/{gid}/evaluate` answers one (a `BatchResult` without `graph`).
+            Variable name to a number, or an array of numbers (one per row). Arrays, `gradients` or `reduce` make
+            the request a batch (one row when there are no arrays), answered as `POST /graphs/{gid}/evaluate`
+            answers one (a `BatchResult` without `graph`).
           additionalProperties:
             oneOf:
               - $ref: '#/components/schemas/Number'

@@ -6,9 +6,9 @@ import MicrogradGraph
 public enum ExpressionBatch {
     /// The batch answer (JSON), or nil when `body` is not an expression-form batch (then it is an ordinary request).
     public static func answer(_ body: [UInt8], limits: GraphLimits) throws(ServiceProblem) -> [UInt8]? {
-        let found: (expression: String, call: GraphCall)?
+        let found: (expression: String, output: String?, call: GraphCall)?
         do throws(Problem) { found = try GraphCallDecoder.expressionBatch(body) } catch { throw ServiceProblem(error) }
-        guard let (expression, call) = found else { return nil }
+        guard let (expression, output, call) = found else { return nil }
         // The graph is built with each variable's first row; the batch then gives every row its own.
         let firstRow: [(name: String, value: Double)] = call.values.map { entry in
             switch entry.value {
@@ -17,7 +17,7 @@ public enum ExpressionBatch {
             }
         }
         let spec: GraphSpec
-        do throws(Problem) { spec = try ExpressionCompiler.compile(expression, values: firstRow, limits: limits) } catch {
+        do throws(Problem) { spec = try ExpressionCompiler.compile(expression, values: firstRow, output: output, limits: limits) } catch {
             throw ServiceProblem(error)
         }
         let bound = try RegisteredGraphRoutes.bind(call, to: spec)

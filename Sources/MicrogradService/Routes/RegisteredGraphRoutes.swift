@@ -64,7 +64,8 @@ struct RegisteredGraphRoutes: Sendable {
             do throws(Problem) { batch = try GraphCallDecoder.expressionBatch(request.body) != nil } catch { batch = true }
             if batch {
                 throw ServiceProblem(.invalidValues(
-                    "a registration gives each input one number; send arrays to POST /graphs/{gid}/evaluate", pointer: "/values"))
+                    "a registration gives each input one number, without \"gradients\" or \"reduce\": send batches to POST /graphs/{gid}/evaluate",
+                    pointer: "/values"))
             }
             let spec: GraphSpec
             do throws(Problem) { spec = try GraphRequestDecoder.decode(request.body, limits: limits) } catch {
@@ -261,6 +262,7 @@ struct RegisteredGraphRoutes: Sendable {
         }
         // The work (rows x nodes) and the answer (rows x columns: a gradient may be asked for many times) are
         // both bounded, so no small request can ask for a huge computation or a huge answer.
+        if rows == 0 { rows = 1 }  // no arrays (an expression batch asked for by "gradients" or "reduce"): one row
         let columns = 1 + bound.gradients.count
         let (cells, overflow) = rows.multipliedReportingOverflow(by: max(spec.count, columns))
         if overflow || cells > limits.maxBatchCells {
