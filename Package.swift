@@ -75,7 +75,7 @@ let package = Package(
         .target(
             name: "MicrogradService",
             dependencies: [
-                "Micrograd", "MicrogradGraph", "HTTPServer",
+                "Micrograd", "MicrogradGraph", "HTTPServer", "RedisClient",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift
@@ -142,6 +142,8 @@ let package = Package(
                           swiftSettings: strictSwift),
         .executableTarget(name: "EvaluateFuzzer", dependencies: ["FuzzEntryPoints"], path: "Fuzz/EvaluateFuzzer",
                           swiftSettings: strictSwift),
+        .executableTarget(name: "CallFuzzer", dependencies: ["FuzzEntryPoints"], path: "Fuzz/CallFuzzer",
+                          swiftSettings: strictSwift),
 
         // MARK: tests (one per module)
         .testTarget(name: "MicrogradTests", dependencies: ["Micrograd"], swiftSettings: strictSwift),
@@ -156,10 +158,11 @@ let package = Package(
             name: "MicrogradServiceTests",
             dependencies: [
                 "MicrogradService", "HTTPServer", "HTTPTesting", "MicrogradGraph", "Micrograd", "FuzzEntryPoints",
+                "RedisClient", "RedisTesting",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift
         ),
-        .testTarget(name: "MicrogradCLITests", dependencies: ["MicrogradCLI", "HTTPTesting"], swiftSettings: strictSwift),
+        .testTarget(name: "MicrogradCLITests", dependencies: ["MicrogradCLI", "HTTPTesting", "RedisTesting"], swiftSettings: strictSwift),
     ]
 )
