@@ -17,7 +17,7 @@ FROM ${BUILDER_IMAGE} AS build
 # replaces that version on the mirror.
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libmicrohttpd-dev pkg-config \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libmicrohttpd-dev libhiredis-dev pkg-config \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
@@ -48,11 +48,12 @@ FROM ${RUNTIME_IMAGE}
 LABEL org.opencontainers.image.title="micrograd-service" \
       org.opencontainers.image.description="Scalar autograd over JSON expression graphs, served over HTTP"
 
-# libmicrohttpd12 is the only shared library the binary needs beyond libc/libstdc++;
-# graphviz provides `dot` for the SVG renderings, fonts-dejavu-core the font the DOT names. DL3008: as in the build stage.
+# libmicrohttpd12 and libhiredis0.14 (the Redis store) are the only shared libraries the binary needs beyond
+# libc/libstdc++; graphviz provides `dot` for the SVG renderings, fonts-dejavu-core the font the DOT names.
+# DL3008: as in the build stage.
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libmicrohttpd12 graphviz fonts-dejavu-core \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libmicrohttpd12 libhiredis0.14 graphviz fonts-dejavu-core \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --gid 10001 micrograd \
     && useradd --uid 10001 --gid micrograd --no-create-home --home-dir /nonexistent \

@@ -61,7 +61,8 @@ let package = Package(
         // MARK: Redis (the shared graph store)
         .systemLibrary(
             name: "CHiredis",
-            pkgConfig: "hiredis",
+            // No pkgConfig: hiredis.pc adds -D_FILE_OFFSET_BITS=64, which SwiftPM refuses with a warning on every
+            // build; the header is at <hiredis/hiredis.h> on the default include path and the module map links it.
             providers: [.apt(["libhiredis-dev"])]
         ),
         .target(name: "RedisClient", dependencies: ["CHiredis"], swiftSettings: strictSwift),
@@ -74,7 +75,7 @@ let package = Package(
         .target(
             name: "MicrogradService",
             dependencies: [
-                "Micrograd", "MicrogradGraph", "HTTPServer",
+                "Micrograd", "MicrogradGraph", "HTTPServer", "RedisClient",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift
@@ -141,6 +142,8 @@ let package = Package(
                           swiftSettings: strictSwift),
         .executableTarget(name: "EvaluateFuzzer", dependencies: ["FuzzEntryPoints"], path: "Fuzz/EvaluateFuzzer",
                           swiftSettings: strictSwift),
+        .executableTarget(name: "CallFuzzer", dependencies: ["FuzzEntryPoints"], path: "Fuzz/CallFuzzer",
+                          swiftSettings: strictSwift),
 
         // MARK: tests (one per module)
         .testTarget(name: "MicrogradTests", dependencies: ["Micrograd"], swiftSettings: strictSwift),
@@ -155,10 +158,11 @@ let package = Package(
             name: "MicrogradServiceTests",
             dependencies: [
                 "MicrogradService", "HTTPServer", "HTTPTesting", "MicrogradGraph", "Micrograd", "FuzzEntryPoints",
+                "RedisClient", "RedisTesting",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift
         ),
-        .testTarget(name: "MicrogradCLITests", dependencies: ["MicrogradCLI", "HTTPTesting"], swiftSettings: strictSwift),
+        .testTarget(name: "MicrogradCLITests", dependencies: ["MicrogradCLI", "HTTPTesting", "RedisTesting"], swiftSettings: strictSwift),
     ]
 )

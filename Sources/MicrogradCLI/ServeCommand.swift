@@ -52,11 +52,26 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Bytes per connection for the request line and headers (431 beyond). [env: HEADER_MEMORY] (default: \(defaults.server.connectionMemoryLimitBytes))")
     var headerMemory: Int?
 
-    @Option(help: "Evaluated graphs kept for GET /graph.*. [env: STORE_GRAPHS] (default: \(defaults.store.maxGraphs))")
+    @Option(help: """
+        Where graphs are kept: 'memory' (this process) or redis://[:PASSWORD@]HOST:PORT[/DB], shared by every \
+        replica using it. [env: STORE] (default: memory)
+        """)
+    var store: String?
+
+    @Option(help: "Evaluated graphs kept for GET /graph.* (memory store; Redis is bounded by its maxmemory). [env: STORE_GRAPHS] (default: \(defaults.store.maxGraphs))")
     var storeGraphs: Int?
 
-    @Option(help: "Bytes of evaluated graphs kept. [env: STORE_BYTES] (default: \(defaults.store.maxBytes))")
+    @Option(help: "Bytes of evaluated graphs kept (memory store); with Redis, the largest graph stored. [env: STORE_BYTES] (default: \(defaults.store.maxBytes))")
     var storeBytes: Int?
+
+    @Option(help: "Seconds an evaluated graph stays in Redis. [env: STORE_TTL] (default: \(seconds(RedisGraphStore.defaultTTL)))")
+    var storeTtl: Int?
+
+    @Option(help: "Milliseconds one Redis command may wait before Redis counts as down. [env: STORE_TIMEOUT] (default: \(milliseconds(RedisGraphStore.defaultCommandTimeout)))")
+    var storeTimeout: Int?
+
+    @Option(help: "Milliseconds a connect to Redis may take. [env: STORE_CONNECT_TIMEOUT] (default: \(milliseconds(RedisGraphStore.defaultConnectTimeout)))")
+    var storeConnectTimeout: Int?
 
     @Flag(help: "Serve stored graphs by id only (no 'most recent graph'). [env: PRIVATE=1]")
     var `private` = false
@@ -110,7 +125,8 @@ struct ServeCommand: ParsableCommand {
         let running: ServingGraphService
         do {
             running = try GraphService.serve(
-                configuration: configuration, logger: logger, accessLog: AccessLogLines(label: logger.label))
+                configuration: configuration, store: try makeStore(configuration, logger: logger), logger: logger,
+                accessLog: AccessLogLines(label: logger.label))
         } catch {
             throw ValidationError("Cannot start the server: \(error)")
         }
@@ -173,8 +189,36 @@ struct ServeCommand: ParsableCommand {
         return c
     }
 
+    /// nil: the in-memory store the service makes from `configuration.store`.
+    func makeStore(_ configuration: ServiceConfiguration, logger: Logger) throws -> (any GraphStore)? {
+        let location = EnvironmentDefault.string(store, "STORE", default: "memory")
+        if location == "memory" { return nil }
+        do {
+            let store = try RedisGraphStore(
+                url: location,
+                connectTimeout: .milliseconds(try positive(EnvironmentDefault.int(
+                    storeConnectTimeout, "STORE_CONNECT_TIMEOUT", default: milliseconds(RedisGraphStore.defaultConnectTimeout)),
+                    "store-connect-timeout")),
+                commandTimeout: .milliseconds(try positive(EnvironmentDefault.int(
+                    storeTimeout, "STORE_TIMEOUT", default: milliseconds(RedisGraphStore.defaultCommandTimeout)), "store-timeout")),
+                ttl: .seconds(try positive(EnvironmentDefault.int(
+                    storeTtl, "STORE_TTL", default: seconds(RedisGraphStore.defaultTTL)), "store-ttl")),
+                remembersMostRecent: !configuration.isPrivate, maxValueBytes: configuration.store.maxBytes, logger: logger)
+            logger.info("graph store", metadata: ["store": "\(store.client.configuration.redactedURL)"])
+            return store
+        } catch {
+            throw ValidationError("--store: \(error) ('memory' or redis://[:PASSWORD@]HOST:PORT[/DB])")
+        }
+    }
+
     private func positive(_ value: Int, _ name: String) throws -> Int {
         guard value > 0 else { throw ValidationError("--\(name) must be positive (got \(value)).") }
         return value
     }
+}
+
+/// Whole seconds and milliseconds of a default, for the help text and the environment fallback.
+private func seconds(_ duration: Duration) -> Int { Int(duration.components.seconds) }
+private func milliseconds(_ duration: Duration) -> Int {
+    Int(duration.components.seconds) * 1_000 + Int(duration.components.attoseconds / 1_000_000_000_000_000)
 }

@@ -3,12 +3,17 @@ import Micrograd
 extension GraphEncoder {
     /// JSON Graph Format v2 (`application/vnd.jgf+json`): `{"graph": {...}}` with nodes keyed by id (ids are
     /// unique, so keys never repeat) carrying op/data/grad in metadata, and one edge per input with its operand index.
-    public static func jgf(_ g: EvaluatedGraph, graphID: String) -> [UInt8] {
+    /// `graphID` nil: no `id` member (the graph was answered but not stored).
+    public static func jgf(_ g: EvaluatedGraph, graphID: String?) -> [UInt8] {
         let spec = g.spec
         var w = ByteWriter(capacity: 256 + spec.count * 160)
-        w.ascii("{\"graph\":{\"id\":")
-        w.jsonString(graphID)
-        w.ascii(",\"type\":\"micrograd\",\"directed\":true,\"metadata\":{\"output\":")
+        w.ascii("{\"graph\":{")
+        if let graphID {
+            w.ascii("\"id\":")
+            w.jsonString(graphID)
+            w.byte(UInt8(ascii: ","))
+        }
+        w.ascii("\"type\":\"micrograd\",\"directed\":true,\"metadata\":{\"output\":")
         writeOutput(of: g, to: &w)
         w.ascii("},\"nodes\":{")
         for i in 0..<spec.count {

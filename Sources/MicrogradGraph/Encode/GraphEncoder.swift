@@ -8,7 +8,8 @@ public enum GraphEncoder {
     /// Written straight into the result's storage, allocated at an upper bound of its size: a guess of 80 bytes
     /// per node fell short for full-precision numbers (~91), and the regrowth copied the body into fresh pages;
     /// the bound's untouched tail costs address space only, no resident memory.
-    public static func json(_ g: EvaluatedGraph, graphID: String) -> [UInt8] {
+    /// `graphID` nil: no `id` member (the graph was answered but not stored).
+    public static func json(_ g: EvaluatedGraph, graphID: String?) -> [UInt8] {
         var spilled: [UInt8]?
         let bytes = [UInt8](unsafeUninitializedCapacity: jsonSizeBound(g, graphID: graphID)) { buffer, initialized in
             var w = ByteWriter(into: buffer)
@@ -31,11 +32,15 @@ public enum GraphEncoder {
         w.jsonNumber(g.outputValue)
     }
 
-    static func writeJSON(_ g: EvaluatedGraph, graphID: String, to w: inout ByteWriter) {
+    static func writeJSON(_ g: EvaluatedGraph, graphID: String?, to w: inout ByteWriter) {
         let spec = g.spec
-        w.ascii("{\"id\":")
-        w.jsonString(graphID)
-        w.ascii(",\"output\":")
+        if let graphID {
+            w.ascii("{\"id\":")
+            w.jsonString(graphID)
+            w.ascii(",\"output\":")
+        } else {
+            w.ascii("{\"output\":")
+        }
         writeOutput(of: g, to: &w)
         w.ascii(",\"nodes\":[")
         for i in 0..<spec.count {
@@ -76,9 +81,9 @@ public enum GraphEncoder {
     /// At most what `json` writes: per node 100 bytes of punctuation and member names, 3 numbers of at most
     /// 32 bytes (the longest shortest-round-trip double has 24), and its strings (id, label, input ids) quoted
     /// and escaped (at most 6 bytes per byte).
-    static func jsonSizeBound(_ g: EvaluatedGraph, graphID: String) -> Int {
+    static func jsonSizeBound(_ g: EvaluatedGraph, graphID: String?) -> Int {
         let spec = g.spec
-        var stringBytes = graphID.utf8.count + (spec.count > 0 ? spec.ids[Int(spec.output)].utf8.count : 0)
+        var stringBytes = (graphID?.utf8.count ?? 0) + (spec.count > 0 ? spec.ids[Int(spec.output)].utf8.count : 0)
         for i in 0..<spec.count {
             stringBytes += spec.ids[i].utf8.count + (spec.labels[i]?.utf8.count ?? 0)
             if spec.lhs[i] >= 0 { stringBytes += spec.ids[Int(spec.lhs[i])].utf8.count }

@@ -25,7 +25,7 @@ public struct EvaluationPipeline: Sendable {
     }
 
     /// `graph` in `format` (its media type is `format.contentType`); `id` is the id JSON and JGF carry.
-    public func represent(_ graph: EvaluatedGraph, id: String, as format: GraphFormat) -> Result<[UInt8], ServiceProblem> {
+    public func represent(_ graph: EvaluatedGraph, id: String?, as format: GraphFormat) -> Result<[UInt8], ServiceProblem> {
         switch format {
         case .json: return .success(GraphEncoder.json(graph, graphID: id))
         case .jgf: return .success(GraphEncoder.jgf(graph, graphID: id))

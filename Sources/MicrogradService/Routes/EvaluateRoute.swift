@@ -21,18 +21,41 @@ struct EvaluateRoute: Sendable {
         }
         let graph: EvaluatedGraph
         do throws(ServiceProblem) {
+            // Arrays in an expression's values: a batch over a graph that is not registered.
+            if let batch = try ExpressionBatch.answer(request.body, limits: pipeline.limits) {
+                guard format == .json else { throw ServiceProblem.notAcceptable("A batch is answered in JSON only (application/json).") }
+                return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: batch)
+            }
             graph = try pipeline.evaluate(request.body, for: format)
         } catch {
             return .problem(error)
         }
         metrics.recordGraph(nodes: graph.spec.count)
-        // The answer does not wait on the store: a graph too large to keep, or a store that is down, still
-        // gets its evaluation (GET /graph.* with this id then answers 404 or 503).
+        // The answer does not wait on the store: a graph too large to keep, or a store that is down, still gets
+        // its evaluation, without an id (no replica could find it) and with a header naming why.
         let id = store.newEvaluationID()
-        if case .notStored(.unavailable(let reason)) = store.putEvaluation(graph, id: id) {
-            logger.warning("evaluated graph not stored", metadata: ["id": "\(id)", "reason": "\(reason)"])
+        switch store.putEvaluation(graph, id: id) {
+        case .stored:
+            return GraphRepresentation.response(for: graph, id: id, format: format, pipeline: pipeline)
+        case .notStored(let reason):
+            if case .unavailable(let why) = reason {
+                logger.warning("evaluated graph not stored", metadata: ["reason": "\(why)"])
+            }
+            var response = GraphRepresentation.response(for: graph, id: nil, format: format, pipeline: pipeline)
+            if response.status == 200 { response.headers.append((Self.notStoredHeader, Self.name(of: reason))) }
+            return response
         }
-        return GraphRepresentation.response(for: graph, id: id, format: format, pipeline: pipeline)
+    }
+
+    /// Names why an answered evaluation has no id (documented in openapi.yaml).
+    static let notStoredHeader = "Graph-Not-Stored"
+
+    static func name(of reason: NotStoredReason) -> String {
+        switch reason {
+        case .tooLarge: "too-large"
+        case .full: "store-full"
+        case .unavailable: "store-unavailable"
+        }
     }
 
     /// `application/json` or any `+json` type, parameters (charset) ignored, ASCII case-insensitive.

@@ -19,11 +19,13 @@ enum GraphRepresentation {
     }
 
     static func response(
-        for graph: EvaluatedGraph, id: String, format: GraphFormat, pipeline: EvaluationPipeline
+        for graph: EvaluatedGraph, id: String?, format: GraphFormat, pipeline: EvaluationPipeline
     ) -> HTTPResponse {
         switch pipeline.represent(graph, id: id, as: format) {
         case .success(let body):
-            HTTPResponse(status: 200, headers: [("Content-Type", format.contentType), ("X-Graph-Id", id)], body: body)
+            HTTPResponse(
+                status: 200, headers: [("Content-Type", format.contentType)] + (id.map { [("X-Graph-Id", $0)] } ?? []),
+                body: body)
         case .failure(let problem):
             .problem(problem)
         }

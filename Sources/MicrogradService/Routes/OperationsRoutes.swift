@@ -4,6 +4,7 @@ import MicrogradGraph
 /// Health, readiness, metrics and the API's own description.
 struct OperationsRoutes: Sendable {
     let metrics: ServiceMetrics
+    let store: any GraphStore
     let isDraining: @Sendable () -> Bool
 
     func health(_ request: HTTPRequest) -> HTTPResponse {
@@ -24,7 +25,7 @@ struct OperationsRoutes: Sendable {
 
     func metrics(_ request: HTTPRequest) -> HTTPResponse {
         HTTPResponse(
-            status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")], body: metrics.exposition())
+            status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")], body: metrics.exposition() + store.metricsExposition())
     }
 
     func openAPI(_ request: HTTPRequest) -> HTTPResponse {

@@ -29,6 +29,13 @@ public protocol GraphStore: Sendable {
     func registered(key: String) -> StoreRead<GraphSpec>
 
     func deleteRegistered(key: String) -> StoreDeletion
+
+    /// The store's own series for `/metrics` (Prometheus text format); empty for a store with nothing to report.
+    func metricsExposition() -> [UInt8]
+}
+
+extension GraphStore {
+    public func metricsExposition() -> [UInt8] { [] }
 }
 
 /// An evaluated graph and the id it is stored under.
