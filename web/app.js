@@ -367,13 +367,13 @@
     return { title: `HTTP ${res.status}`, status: res.status, detail: (await res.text()).slice(0, 300) };
   }
 
-  async function post(body) {
-    const res = await fetch("/evaluate", {
+  async function post(body, path = "/evaluate") {
+    const res = await fetch(path, {
       method: "POST",
       headers: { "Content-Type": "application/json", "Accept": "application/json" },
       body,
     });
-    return res.ok ? { ok: true, response: await res.json() } : { ok: false, problem: await problemOf(res) };
+    return res.ok ? { ok: true, response: await res.json(), body } : { ok: false, status: res.status, problem: await problemOf(res) };
   }
 
   // The expression form, driven by the service's answers: send the values the table has; when the service lists
@@ -402,8 +402,22 @@
     return { ok: false, problem: { title: "Could not settle the values", detail: "The service kept asking for other names." } };
   }
 
+  // A descent step: the graph is registered once (POST /graphs, content-addressed) and evaluated again with the
+  // leaves' new values (POST /graphs/{gid}/evaluate); a service without /graphs gets the plain request instead.
+  async function evaluateStep(request, values) {
+    let gid = current.gid;
+    if (!gid) {
+      const registered = await post(request, "/graphs");
+      if (!registered.ok) return [404, 405, 503, 507].includes(registered.status) ? null : registered;
+      gid = registered.response.graph;
+    }
+    const answer = await post(JSON.stringify({ values }), `/graphs/${encodeURIComponent(gid)}/evaluate`);
+    if (answer.ok) { answer.body = request; answer.gid = gid; }
+    return answer;
+  }
+
   let busy = false;
-  async function evaluate(how) {
+  async function evaluate(how, step) {
     if (busy) return; // one request at a time: a second Ctrl+Enter must not race the first
     clearError();
     if (how !== "descent") resetDescent();
@@ -412,9 +426,12 @@
     $("busy").hidden = false;
     $("evaluate").disabled = true;
     try {
-      const answer = mode() === "graph" ? await post($("graph-json").value) : await evaluateProgram();
+      const answer = (step && await evaluateStep(step.request, step.values)) ||
+        (mode() === "graph" ? await post($("graph-json").value) : await evaluateProgram());
       if (!answer.ok) { showProblem(answer.problem); markStale(); setState("error"); return; }
       await showResult(answer.response);
+      current.request = answer.body; // what was evaluated, for registering it on the first descent step
+      current.gid = answer.gid || null;
       evaluations++;
       document.body.dataset.evaluations = String(evaluations);
       setState("done");
@@ -598,11 +615,15 @@
       showProblem({ title: "lr must be a number", detail: `"${$("lr").value}" is not a number.` });
       return;
     }
-    const moves = new Map();
+    const moves = new Map(), values = {};
     for (const n of current.response.nodes) {
+      if (!isVariable(n)) continue;
       const next = n.data - lr * n.grad;
-      if (isVariable(n) && !unlearned.has(n.id) && Number.isFinite(next)) moves.set(n.id, next);
+      if (!unlearned.has(n.id) && Number.isFinite(next)) moves.set(n.id, next);
+      const v = moves.has(n.id) ? next : n.data; // every leaf, so an unchecked one keeps its current value
+      values[n.id] = Number.isFinite(v) ? v : String(v); // "NaN", "Infinity", "-Infinity", as the service writes them
     }
+    const step = current.request ? { request: current.request, values } : null;
     if (mode() === "graph") {
       const form = JSON.parse(graphFormOf(current.response));
       for (const n of form.nodes) if (moves.has(n.id)) n.value = moves.get(n.id);
@@ -615,7 +636,7 @@
       }
       $("expression").value = program;
     }
-    await evaluate("descent");
+    await evaluate("descent", step);
   }
 
   // "x1 * w1", "tanh(#4)", "d ** 2": how the node reads as an expression over its inputs' names.
