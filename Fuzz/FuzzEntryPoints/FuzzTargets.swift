@@ -158,7 +158,7 @@ public enum FuzzTargets {
         // The problem must serialise (the service sends these bytes, with its own type, title and status).
         let encoded = GraphEncoder.problem(
             type: problem.kind.rawValue, title: problem.kind.title, status: 400, detail: problem.detail,
-            pointer: problem.pointer, column: problem.column, line: problem.line, unbound: problem.unbound)
+            location: problem.location)
         if encoded.first != UInt8(ascii: "{") || encoded.contains(where: { $0 < 0x20 }) {
             fatalError("problem encoded badly: \(String(decoding: encoded, as: UTF8.self))")
         }

@@ -60,8 +60,7 @@ struct EvalCommand: ParsableCommand {
             // Arrays in an expression's values: a batch, answered as POST /evaluate answers it (JSON columns).
             if let batch = try ExpressionBatch.answer(body, limits: pipeline.limits) {
                 guard format == .json else {
-                    throw ServiceProblem(name: "not-acceptable", title: "Not acceptable", status: 406,
-                                         detail: "a batch (arrays in values) is printed as JSON only")
+                    throw ServiceProblem.notAcceptable("A batch (arrays in values) is printed as JSON only.")
                 }
                 writeAll(batch + [UInt8(ascii: "\n")], to: 1)
                 return
@@ -79,9 +78,9 @@ struct EvalCommand: ParsableCommand {
     static func describe(_ problem: ServiceProblem) -> String {
         var message = "micrograd: \(problem.title.lowercased()): \(problem.detail)"
         var place: [String] = []
-        if let pointer = problem.pointer { place.append("at \(pointer.isEmpty ? "the whole request" : pointer)") }
-        if let line = problem.line { place.append("line \(line)") }
-        if let column = problem.column { place.append("column \(column)") }
+        if let pointer = problem.location.pointer { place.append("at \(pointer.isEmpty ? "the whole request" : pointer)") }
+        if let line = problem.location.line { place.append("line \(line)") }
+        if let column = problem.location.column { place.append("column \(column)") }
         if !place.isEmpty { message += " (" + place.joined(separator: ", ") + ")" }
         return message
     }

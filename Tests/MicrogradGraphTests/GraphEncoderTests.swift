@@ -93,7 +93,7 @@ import Testing
     @Test func problemBody() throws {
         let object = try jsonObject(GraphEncoder.problem(
             type: "/problems/invalid-graph", title: "Invalid graph", status: 422, detail: "unknown id \"x\"\n",
-            instance: "/evaluate", pointer: "/nodes/3/inputs/1"))
+            instance: "/evaluate", location: .init(pointer: "/nodes/3/inputs/1")))
         #expect(object["type"] as? String == "/problems/invalid-graph")
         #expect(object["title"] as? String == "Invalid graph")
         #expect(object["status"] as? Int == 422)
@@ -102,7 +102,7 @@ import Testing
         #expect(object["instance"] as? String == "/evaluate")
         #expect(object["column"] == nil)
         let e = try jsonObject(GraphEncoder.problem(
-            type: "/problems/invalid-expression", title: "Invalid expression", status: 422, detail: "bad", column: 7))
+            type: "/problems/invalid-expression", title: "Invalid expression", status: 422, detail: "bad", location: .init(column: 7)))
         #expect(e["column"] as? Int == 7 && e["instance"] == nil)
     }
 

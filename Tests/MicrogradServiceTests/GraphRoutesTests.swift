@@ -8,8 +8,8 @@ import Testing
 @Suite("GET /graph.*")
 struct GraphRoutesTests {
     @Test func nothingToServeBeforeTheFirstEvaluation() throws {
-        try withService { port, _ in
-            let response = try send(port, "GET", "/graph.dot")
+        try withServiceInProcess { service, _ in
+            let response = try send(service, "GET", "/graph.dot")
             #expect(response.status == 404)
             #expect(response.header("Content-Type") == "application/problem+json")
         }
@@ -45,12 +45,12 @@ struct GraphRoutesTests {
     @Test func aPrivateServerServesByIDOnly() throws {
         var configuration = ServiceConfiguration()
         configuration.isPrivate = true
-        try withService(configuration) { port, _ in
-            let id = try #require(try postJSON(port, "/evaluate", seedRequest).header("X-Graph-Id"))
-            let withoutID = try send(port, "GET", "/graph.dot")
+        try withServiceInProcess(configuration) { service, _ in
+            let id = try #require(try postJSON(service, "/evaluate", seedRequest).header("X-Graph-Id"))
+            let withoutID = try send(service, "GET", "/graph.dot")
             #expect(withoutID.status == 404)
             #expect((try jsonObject(withoutID)["detail"] as? String)?.contains("private") == true)
-            #expect(try send(port, "GET", "/graph.dot?id=\(id)").status == 200)
+            #expect(try send(service, "GET", "/graph.dot?id=\(id)").status == 200)
         }
     }
 }
@@ -58,17 +58,17 @@ struct GraphRoutesTests {
 @Suite("Routing, operations and errors")
 struct OperationsTests {
     @Test func unknownPathsAndWrongMethodsAreProblems() throws {
-        try withService { port, _ in
-            let missing = try send(port, "GET", "/nope")
+        try withServiceInProcess { service, _ in
+            let missing = try send(service, "GET", "/nope")
             #expect(missing.status == 404)
             #expect(try jsonObject(missing)["type"] as? String == "/problems/not-found")
 
-            let wrongMethod = try send(port, "GET", "/evaluate")
+            let wrongMethod = try send(service, "GET", "/evaluate")
             #expect(wrongMethod.status == 405)
             #expect(wrongMethod.header("Allow") == "POST")
             #expect(try jsonObject(wrongMethod)["type"] as? String == "/problems/method-not-allowed")
 
-            let deleteGraph = try send(port, "DELETE", "/graph.dot")
+            let deleteGraph = try send(service, "DELETE", "/graph.dot")
             #expect(deleteGraph.status == 405)
             #expect(deleteGraph.header("Allow") == "GET, HEAD")
         }
@@ -91,10 +91,10 @@ struct OperationsTests {
     }
 
     @Test func metricsCountRequestsByRouteAndStatus() throws {
-        try withService { port, _ in
-            _ = try postJSON(port, "/evaluate", seedRequest)
-            _ = try send(port, "GET", "/nope")
-            let metrics = try send(port, "GET", "/metrics")
+        try withServiceInProcess { service, _ in
+            _ = try postJSON(service, "/evaluate", seedRequest)
+            _ = try send(service, "GET", "/nope")
+            let metrics = try send(service, "GET", "/metrics")
             #expect(metrics.status == 200)
             let text = metrics.text
             #expect(text.contains(#"http_requests_total{method="POST",route="/evaluate",status="200"} 1"#))
@@ -106,8 +106,8 @@ struct OperationsTests {
 
     @Test func theSpecIsServedByteForByteAsCommitted() throws {
         let committed = try Data(contentsOf: repositoryRoot.appendingPathComponent("openapi.yaml"))
-        try withService { port, _ in
-            let served = try send(port, "GET", "/openapi.yaml")
+        try withServiceInProcess { service, _ in
+            let served = try send(service, "GET", "/openapi.yaml")
             #expect(served.status == 200)
             #expect(Data(served.body) == committed, "run scripts/embed-openapi after editing openapi.yaml")
         }

@@ -40,17 +40,46 @@ func respond(
         body: Array(body.utf8)))
 }
 
-/// One request on a fresh connection.
-func send(
-    _ port: Int, _ method: String, _ target: String, headers: [(String, String)] = [], body: String = ""
-) throws -> RawResponse {
-    try TestConnection(port: port).request(method, target, headers: headers, body: Array(body.utf8))
+/// Runs `body` against a service without a socket: requests go straight to `GraphService.respond(to:)`.
+/// For routing, formats and problems; the HTTP layer's own behaviour needs ``withService(_:_:)``.
+func withServiceInProcess<R>(
+    _ configuration: ServiceConfiguration = ServiceConfiguration(),
+    _ body: (_ service: GraphService, _ sameService: GraphService) throws -> R
+) rethrows -> R {
+    let service = GraphService(configuration: configuration, logger: silentLogger)
+    return try body(service, service)
 }
 
-func postJSON(_ port: Int, _ target: String = "/evaluate", _ body: String, headers: [(String, String)] = [])
+/// Where a test's requests go: a port (a real socket) or a service itself (its request-to-response function).
+protocol ServiceEndpoint {
+    func exchange(_ method: String, _ target: String, headers: [(String, String)], body: String) throws -> RawResponse
+}
+
+extension Int: ServiceEndpoint {
+    /// One request on a fresh connection to this port.
+    func exchange(_ method: String, _ target: String, headers: [(String, String)], body: String) throws -> RawResponse {
+        try TestConnection(port: self).request(method, target, headers: headers, body: Array(body.utf8))
+    }
+}
+
+extension GraphService: ServiceEndpoint {
+    func exchange(_ method: String, _ target: String, headers: [(String, String)], body: String) throws -> RawResponse {
+        let response = MicrogradServiceTests.respond(self, method, target, headers: headers, body: body)
+        return RawResponse(status: response.status, headers: response.headers.map { (name: $0.0, value: $0.1) },
+                           body: response.body)
+    }
+}
+
+func send(
+    _ endpoint: some ServiceEndpoint, _ method: String, _ target: String, headers: [(String, String)] = [], body: String = ""
+) throws -> RawResponse {
+    try endpoint.exchange(method, target, headers: headers, body: body)
+}
+
+func postJSON(_ endpoint: some ServiceEndpoint, _ target: String = "/evaluate", _ body: String, headers: [(String, String)] = [])
     throws -> RawResponse
 {
-    try send(port, "POST", target, headers: [("Content-Type", "application/json")] + headers, body: body)
+    try send(endpoint, "POST", target, headers: [("Content-Type", "application/json")] + headers, body: body)
 }
 
 /// The response body as a JSON object (Foundation is fine here: tests are not the hot path).

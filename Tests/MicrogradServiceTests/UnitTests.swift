@@ -147,7 +147,7 @@ struct ProblemMappingTests {
             let mapped = ServiceProblem(Problem(kind, "Something.", pointer: "/x", column: 3))
             #expect(mapped.status == expected[kind])
             #expect(mapped.type == "/problems/\(kind.rawValue)" && mapped.title == kind.title)
-            #expect(mapped.pointer == "/x" && mapped.column == 3)
+            #expect(mapped.location == Problem.Location(pointer: "/x", column: 3))
             #expect(spec.contains("- \(mapped.type)\n"))
         }
     }

@@ -92,12 +92,13 @@ public enum GraphEncoder {
         return 128 + 32 + spec.count * (100 + 3 * 32 + 4 * 2) + 6 * stringBytes
     }
 
-    /// An RFC 9457 `application/problem+json` body; `pointer`, `line`, `column` and `unbound` are extension members.
+    /// An RFC 9457 `application/problem+json` body; the location's members are extension members.
     /// The caller chooses `type`, `title` and `status` (the service's mapping of a ``Problem/Kind``).
     public static func problem(
         type: String, title: String, status: Int, detail: String, instance: String? = nil,
-        pointer: String? = nil, column: Int? = nil, line: Int? = nil, unbound: [String]? = nil
+        location: Problem.Location = .init()
     ) -> [UInt8] {
+        let (pointer, column, line, unbound) = (location.pointer, location.column, location.line, location.unbound)
         var w = ByteWriter(capacity: 256 + detail.utf8.count + 16 * (unbound?.count ?? 0))
         w.ascii("{\"type\":")
         w.jsonString(type)

@@ -33,19 +33,47 @@ public struct Problem: Error, Sendable, Equatable {
         }
     }
 
+    /// Where in the request the problem is, and what it concerns: the members a problem carries besides its
+    /// kind and detail. The service's problems carry the same (one owner: add a member here and to the encoder).
+    public struct Location: Sendable, Equatable {
+        public var pointer: String?
+        public var column: Int?
+        public var line: Int?
+        /// Every name an expression uses without a value.
+        public var unbound: [String]?
+
+        public init(pointer: String? = nil, column: Int? = nil, line: Int? = nil, unbound: [String]? = nil) {
+            self.pointer = pointer; self.column = column; self.line = line; self.unbound = unbound
+        }
+    }
+
     public var kind: Kind
     public var detail: String
-    public var pointer: String?
-    public var column: Int?
-    public var line: Int?
-    public var unbound: [String]?
+    public var location: Location
 
     public init(
         _ kind: Kind, _ detail: String, pointer: String? = nil, column: Int? = nil, line: Int? = nil,
         unbound: [String]? = nil
     ) {
-        self.kind = kind; self.detail = detail; self.pointer = pointer; self.column = column
-        self.line = line; self.unbound = unbound
+        self.kind = kind; self.detail = detail
+        location = Location(pointer: pointer, column: column, line: line, unbound: unbound)
+    }
+
+    public var pointer: String? {
+        get { location.pointer }
+        set { location.pointer = newValue }
+    }
+    public var column: Int? {
+        get { location.column }
+        set { location.column = newValue }
+    }
+    public var line: Int? {
+        get { location.line }
+        set { location.line = newValue }
+    }
+    public var unbound: [String]? {
+        get { location.unbound }
+        set { location.unbound = newValue }
     }
 
     public static func malformedJSON(_ detail: String, pointer: String? = nil) -> Problem {

@@ -9,19 +9,11 @@ public struct ServiceProblem: Error, Sendable, Equatable {
     public var title: String
     public var status: Int
     public var detail: String
-    public var pointer: String?
-    public var column: Int?
-    /// The line of an expression's problem (multi-line expressions only).
-    public var line: Int?
-    /// Every name an expression uses without a value.
-    public var unbound: [String]?
+    /// Where in the request, when the problem comes from the graph layer.
+    public var location: Problem.Location
 
-    public init(
-        name: String, title: String, status: Int, detail: String, pointer: String? = nil, column: Int? = nil,
-        line: Int? = nil, unbound: [String]? = nil
-    ) {
-        self.name = name; self.title = title; self.status = status; self.detail = detail
-        self.pointer = pointer; self.column = column; self.line = line; self.unbound = unbound
+    public init(name: String, title: String, status: Int, detail: String, location: Problem.Location = .init()) {
+        self.name = name; self.title = title; self.status = status; self.detail = detail; self.location = location
     }
 
     /// The one mapping from the graph layer's kinds to HTTP.
@@ -32,7 +24,7 @@ public struct ServiceProblem: Error, Sendable, Equatable {
         case .tooLarge: 413
         }
         self.init(name: problem.kind.rawValue, title: problem.kind.title, status: status, detail: problem.detail,
-                  pointer: problem.pointer, column: problem.column, line: problem.line, unbound: problem.unbound)
+                  location: problem.location)
     }
 
     /// A relative reference, resolved against the service.
@@ -40,9 +32,7 @@ public struct ServiceProblem: Error, Sendable, Equatable {
 
     /// The `application/problem+json` body.
     public var body: [UInt8] {
-        GraphEncoder.problem(
-            type: type, title: title, status: status, detail: detail, pointer: pointer, column: column, line: line,
-            unbound: unbound)
+        GraphEncoder.problem(type: type, title: title, status: status, detail: detail, location: location)
     }
 
     static func invalidRequest(_ detail: String) -> ServiceProblem {
@@ -65,7 +55,7 @@ public struct ServiceProblem: Error, Sendable, Equatable {
             detail: "The body must be application/json, not \(contentType) (curl: --json, or -H 'Content-Type: application/json').")
     }
 
-    static func notAcceptable(_ detail: String) -> ServiceProblem {
+    public static func notAcceptable(_ detail: String) -> ServiceProblem {
         ServiceProblem(name: "not-acceptable", title: "Not acceptable", status: 406, detail: detail)
     }
 
