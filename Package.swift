@@ -142,6 +142,8 @@ let package = Package(
                           swiftSettings: strictSwift),
         .executableTarget(name: "EvaluateFuzzer", dependencies: ["FuzzEntryPoints"], path: "Fuzz/EvaluateFuzzer",
                           swiftSettings: strictSwift),
+        .executableTarget(name: "CallFuzzer", dependencies: ["FuzzEntryPoints"], path: "Fuzz/CallFuzzer",
+                          swiftSettings: strictSwift),
 
         // MARK: tests (one per module)
         .testTarget(name: "MicrogradTests", dependencies: ["Micrograd"], swiftSettings: strictSwift),

@@ -65,6 +65,63 @@ public enum FuzzTargets {
         if tape.capacity > 1 << 16 { tape.removeAll(keepingCapacity: false) }
     }
 
+    /// `POST /graphs/{gid}/evaluate`'s body decoder (and the expression-batch reading of `POST /evaluate`); a call
+    /// that decodes and names the neuron's leaves is run as a batch, and every row must equal the single-row engine.
+    public static func call(_ bytes: UnsafeBufferPointer<UInt8>) {
+        let body = Array(bytes)
+        do throws(Problem) {
+            _ = try GraphCallDecoder.expressionBatch(body)
+        } catch {
+            check(error, allowed: [.malformedJSON, .invalidRequest, .invalidValues])
+        }
+        let call: GraphCall
+        do throws(Problem) {
+            call = try GraphCallDecoder.decode(body)
+        } catch {
+            check(error, allowed: [.malformedJSON, .invalidRequest, .invalidValues])
+            return
+        }
+        // The neuron tanh(x1*w1 + x2*w2 + b), leaves 0, 1, 3, 4, 7 as the expression compiler numbers them.
+        let leaves: [String: Int32] = ["x1": 0, "w1": 1, "x2": 3, "w2": 4, "b": 7]
+        var rows = 0
+        var inputs: [Int32: BatchColumn] = [:]
+        for (name, value) in call.values {
+            guard let leaf = leaves[name] else { return }
+            switch value {
+            case .number(let v): inputs[leaf] = .shared(v)
+            case .rows(let r):
+                if r.isEmpty { fatalError("an empty array decoded") }
+                if rows != 0 && r.count != rows { return }
+                rows = r.count
+                inputs[leaf] = .rows(r)
+            }
+        }
+        guard rows > 0, rows <= 4096 else { return }
+        let gradients = (call.gradients ?? call.values.map(\.name)).compactMap { leaves[$0] }
+        let result = neuron.evaluateBatch(rows: rows, inputs: inputs, gradients: gradients, reduction: call.reduction)
+        guard call.reduction == .none else { return }
+        for r in 0..<rows {
+            var values: [Int32: Double] = [:]
+            for (leaf, column) in inputs {
+                switch column {
+                case .shared(let v): values[leaf] = v
+                case .rows(let c): values[leaf] = c[r]
+                }
+            }
+            neuron.evaluate(on: tape, values: values)
+            func same(_ a: Double, _ b: Double) -> Bool { a.bitPattern == b.bitPattern || (a.isNaN && b.isNaN) }
+            if !same(result.value(r), tape.data(neuron.output)) { fatalError("batch row \(r) differs from the single row") }
+            for (j, leaf) in gradients.enumerated() where !same(result.gradient(j, r), tape.grad(leaf)) {
+                fatalError("batch row \(r) gradient \(leaf) differs from the single row")
+            }
+        }
+    }
+
+    private static let neuron: CompiledGraph = {
+        let spec = try! ExpressionCompiler.compile("tanh(x1*w1 + x2*w2 + b)", values: boundVariables, limits: limits)
+        return try! CompiledGraph(ops: spec.ops, lhs: spec.lhs, rhs: spec.rhs, values: spec.values, output: spec.output)
+    }()
+
     /// One tape for the process (libFuzzer runs inputs on one thread), reused like the service's per-thread tape.
     nonisolated(unsafe) private static let tape = Tape()
 

@@ -80,7 +80,8 @@ extension CompiledGraph {
             precondition(leaf >= 0 && Int(leaf) < count && ops[Int(leaf)] == .leaf, "Gradient \(leaf) is not of a leaf")
         }
         let plan = BatchPlan(self, inputs: inputs, gradients: gradients)
-        let block = blockRows ?? CompiledGraph.defaultBlockRows(slots: plan.slotCount)
+        // A batch smaller than a block gets a block its size (rounded up to a vector): less scratch for big graphs.
+        let block = blockRows ?? min(CompiledGraph.defaultBlockRows(slots: plan.slotCount), (rows + 7) / 8 * 8)
         precondition(block >= 8 && block % 8 == 0, "Block rows must be a positive multiple of 8")
         return plan.run(self, rows: rows, inputs: inputs, gradients: gradients, reduction: reduction, blockRows: block)
     }

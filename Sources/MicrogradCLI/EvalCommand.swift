@@ -18,6 +18,7 @@ struct EvalCommand: ParsableCommand {
               micrograd eval graph.json
               echo '{"expression": "a*b + c", "values": {"a": 2, "b": -3, "c": 10}}' | micrograd eval
               micrograd eval --expression 'tanh(x*w + b)' --set x=2 --set w=-3 --set b=6.88 --format dot
+              micrograd eval --expression 'x*w' --values '{"x": [1, 2, 3], "w": 0.5}'   (a batch: one row per element)
             Exit status: 0 on success, 1 when the input is invalid (the problem is printed on stderr).
             """)
 
@@ -56,6 +57,15 @@ struct EvalCommand: ParsableCommand {
         let format = GraphFormat(named: format)!
         let pipeline = EvaluationPipeline(limits: GraphLimits(maxNodes: maxNodes))
         do throws(ServiceProblem) {
+            // Arrays in an expression's values: a batch, answered as POST /evaluate answers it (JSON columns).
+            if let batch = try ExpressionBatch.answer(body, limits: pipeline.limits) {
+                guard format == .json else {
+                    throw ServiceProblem(name: "not-acceptable", title: "Not acceptable", status: 406,
+                                         detail: "a batch (arrays in values) is printed as JSON only")
+                }
+                writeAll(batch + [UInt8(ascii: "\n")], to: 1)
+                return
+            }
             let graph = try pipeline.evaluate(body, for: format)
             let output = try pipeline.represent(graph, id: "local", as: format).get()
             writeAll(output + (output.last == UInt8(ascii: "\n") ? [] : [UInt8(ascii: "\n")]), to: 1)

@@ -12,6 +12,8 @@ public final class GraphService: Sendable {
     public let renderer: SVGRenderer
     let logger: Logger
     private let router: Router
+    /// `/graphs` and `/graphs/{gid}...`: path patterns, which the exact-path router does not do.
+    private let registered: RegisteredGraphRoutes
 
     /// - Parameters:
     ///   - store: where evaluated and registered graphs are kept; by default in this process's memory,
@@ -33,6 +35,7 @@ public final class GraphService: Sendable {
         self.metrics = metrics
         self.renderer = renderer ?? SVGRenderer(configuration: configuration.svg)
         let pipeline = EvaluationPipeline(limits: configuration.graphLimits, renderer: self.renderer)
+        registered = RegisteredGraphRoutes(pipeline: pipeline, store: self.store, metrics: metrics, logger: logger)
         router = Self.makeRouter(
             evaluate: EvaluateRoute(pipeline: pipeline, store: self.store, metrics: metrics, logger: logger),
             graphs: GraphRoutes(store: self.store, pipeline: pipeline, isPrivate: configuration.isPrivate),
@@ -42,10 +45,16 @@ public final class GraphService: Sendable {
     /// Answers one request; records its metrics.
     public func respond(to request: HTTPRequest) -> HTTPResponse {
         let started = ContinuousClock.now
-        let (response, matched) = router.route(request)
-        metrics.recordRequest(
-            route: matched ? request.path : "unmatched", method: request.method, status: response.status,
-            duration: started.duration(to: .now))
+        let response: HTTPResponse, route: String
+        if let (answer, pattern) = registered.route(request) {
+            // Labelled by pattern: one series per gid would grow without bound.
+            (response, route) = (answer, pattern)
+        } else {
+            let (answer, matched) = router.route(request)
+            (response, route) = (answer, matched ? request.path : "unmatched")
+        }
+        metrics.recordRequest(route: route, method: request.method, status: response.status,
+                              duration: started.duration(to: .now))
         return response
     }
 

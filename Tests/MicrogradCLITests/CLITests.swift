@@ -97,6 +97,18 @@ struct EvalCommandTests {
         #expect(withoutID(jgf) + "\n" == (try run(["eval", "--format", "jgf"], stdin: seedGraph)).stdout)
     }
 
+    @Test func evaluatesBatches() throws {
+        let batch = try run(["eval", "--expression", "x*w", "--values", #"{"x": [1, 2, 3], "w": 0.5}"#])
+        #expect(batch.status == 0, "\(batch.stderr)")
+        #expect(batch.stdout == ##"{"rows":3,"output":"#1","value":[0.5,1.0,1.5],"gradients":{"x":[0.5,0.5,0.5],"w":[1.0,2.0,3.0]}}"## + "\n")
+        let summed = try run(["eval"], stdin: #"{"expression": "x*x", "values": {"x": [1, 2]}, "reduce": "sum"}"#)
+        #expect(summed.stdout == ##"{"rows":2,"output":"#1","value":[1.0,4.0],"gradients":{"x":6.0}}"## + "\n")
+        let mismatch = try run(["eval", "--expression", "x*w", "--values", #"{"x": [1, 2], "w": [1]}"#])
+        #expect(mismatch.status == 1)
+        #expect(mismatch.stderr.contains("/values/w"))
+        #expect(try run(["eval", "--format", "dot", "--expression", "x", "--values", #"{"x": [1]}"#]).status != 0)
+    }
+
     @Test func printsDOTAndJGF() throws {
         let dot = try run(["eval", "--format", "dot"], stdin: seedGraph)
         #expect(dot.status == 0 && dot.stdout.hasPrefix("digraph") && dot.stdout.contains("rankdir=LR"))

@@ -132,6 +132,16 @@ struct ExpressionProgramTests {
         #expect(one?.unbound == ["zz"] && one?.line == nil && one?.column == 5)
     }
 
+    @Test func manyUnboundNamesAreAllListedButTheDetailNamesTen() {
+        let names = (0..<5_000).map { "v\($0)" }
+        let p = problem("y = " + names.joined(separator: " + "))
+        #expect(p?.unbound == names)
+        #expect(p?.detail == "The variables 'v0', 'v1', 'v2', 'v3', 'v4', 'v5', 'v6', 'v7', 'v8', 'v9' and 4990 more have no value in \"values\".")
+        // Each later assignment takes its name out of the unbound list (by lookup, not a scan of it).
+        let late = problem("y = " + names.joined(separator: " + ") + "\n" + names.map { "\($0) = 1" }.joined(separator: "\n"))
+        #expect(late?.unbound == nil && late?.detail == "'v0' is used before it is assigned (on line 2).")
+    }
+
     @Test func aNameUsedBeforeItsAssignmentIsNotUnboundButMisplaced() {
         let p = problem("y = x*2\nx = 3")
         #expect(p?.detail == "'x' is used before it is assigned (on line 2).")

@@ -74,7 +74,7 @@ import Testing
         #expect([.malformedJSON, .invalidRequest].contains(topLevel.kind) && topLevel.kind.rawValue == "invalid-request" && topLevel.pointer == "/ouput")
         let inNode = try #require(decodeProblem(#"{"nodes":[{"id":"a","value":1,"grad":[true,false]}]}"#))
         #expect([.malformedJSON, .invalidRequest].contains(inNode.kind) && inNode.pointer == "/nodes/0/grad")
-        #expect(inNode.detail.contains("unknown member \"grad\""))
+        #expect(inNode.detail.contains("Unknown member \"grad\""))
     }
 
     @Test func idsAndLabelsAreLimitedInCharactersLikeTheSchemasMaxLength() throws {

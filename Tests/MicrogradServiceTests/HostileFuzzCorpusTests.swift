@@ -10,12 +10,13 @@ import Testing
 struct HostileFuzzCorpusTests {
     static let corpus = repositoryRoot.appendingPathComponent("Fuzz/corpus")
 
-    @Test(arguments: ["decoder", "expression", "evaluate"])
+    @Test(arguments: ["decoder", "expression", "evaluate", "call"])
     func replaysTheCommittedCorpus(_ target: String) throws {
         let entry: (UnsafeBufferPointer<UInt8>) -> Void =
             switch target {
             case "decoder": FuzzTargets.decode
             case "expression": FuzzTargets.compile
+            case "call": FuzzTargets.call
             default: FuzzTargets.evaluate
             }
         let count = try CorpusReplayer.replay([Self.corpus.appendingPathComponent(target).path], through: entry)

@@ -1,4 +1,5 @@
 import Foundation
+import Micrograd
 import MicrogradGraph
 import Testing
 
@@ -30,22 +31,22 @@ struct OpVocabularyTests {
         }
     }
 
-    /// The page recomputes the forward pass for its numerical gradient check and names each op: both must know every op.
+    /// The page recomputes values and explains gradients op by op, and draws each op with micrograd's symbol.
     @Test func thePageKnowsEveryOp() throws {
         let script = try file("web/app.js")
-        let start = try #require(script.range(of: "function forward(")).upperBound
-        let end = try #require(script.range(of: "default:", range: start..<script.endIndex)).lowerBound
-        let cases = script[start..<end].split(separator: "\n").compactMap { line -> String? in
-            guard let open = line.range(of: "case \"") else { return nil }
-            return String(line[open.upperBound...].prefix { $0 != "\"" })
+        let start = try #require(script.range(of: "const SYMBOLS = {")).upperBound
+        let end = try #require(script.range(of: "}", range: start..<script.endIndex)).lowerBound
+        var symbols: [String: String] = [:]
+        for pair in script[start..<end].split(separator: ",") {
+            let parts = pair.split(separator: ":").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: " \n\"")) }
+            if parts.count == 2 { symbols[parts[0]] = parts[1] }
         }
-        #expect(cases == OpVocabulary.names)
-        let symbols = try #require(script.range(of: "const SYMBOLS = {")).upperBound
-        let close = try #require(script.range(of: "};", range: symbols..<script.endIndex)).lowerBound
-        let keys = script[symbols..<close].split(separator: ",").compactMap {
-            $0.split(separator: ":").first?.trimmingCharacters(in: .whitespacesAndNewlines)
+        var expected: [String: String] = [:]
+        for op in Op.allCases where op != .leaf { expected[op.name] = op.symbol }
+        #expect(symbols == expected)
+        for name in OpVocabulary.names {
+            #expect(script.components(separatedBy: "case \"\(name)\":").count - 1 >= 2, "\(name): forward and backward cases")
         }
-        #expect(Set(keys) == Set(OpVocabulary.names))
     }
 
     @Test func theDecoderAndCompilerAcceptEveryOp() throws {

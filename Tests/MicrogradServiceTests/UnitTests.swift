@@ -140,6 +140,7 @@ struct ProblemMappingTests {
     @Test func everyKindHasItsStatusAndTypeURI() throws {
         let expected: [Problem.Kind: Int] = [
             .malformedJSON: 400, .invalidRequest: 400, .invalidGraph: 422, .invalidExpression: 422, .tooLarge: 413,
+            .invalidValues: 422,
         ]
         let spec = try String(contentsOf: repositoryRoot.appendingPathComponent("openapi.yaml"), encoding: .utf8)
         for kind in Problem.Kind.allCases {

@@ -6,7 +6,7 @@
 struct Column<Element: BitwiseCopyable> {
     private(set) var base: UnsafeMutablePointer<Element>
     private(set) var count = 0
-    private var capacity: Int
+    private(set) var capacity: Int
 
     init(capacity: Int) {
         self.capacity = max(capacity, 16)
@@ -14,6 +14,9 @@ struct Column<Element: BitwiseCopyable> {
     }
 
     func release() { base.deallocate() }
+
+    /// Empties the column, keeping its memory (for reuse by the next request on this thread).
+    mutating func removeAll() { count = 0 }
 
     @inline(__always)
     mutating func append(_ e: Element) {

@@ -1,5 +1,11 @@
 import Micrograd
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Decodes a POST /evaluate body (graph form or expression form) into a validated, topologically sorted `GraphSpec`.
 ///
 /// One pass over the bytes, specialised to the schema (Foundation's decoders are an order of magnitude slower
@@ -8,9 +14,9 @@ import Micrograd
 /// pointer into the request. A syntax error anywhere wins over a shape or graph error found earlier in the text.
 public enum GraphRequestDecoder {
     public static func decode(_ body: [UInt8], limits: GraphLimits) throws(Problem) -> GraphSpec {
-        guard !body.isEmpty else { throw Problem.malformedJSON("empty body: expected a JSON object", pointer: "") }
+        guard !body.isEmpty else { throw Problem.malformedJSON("Empty body: expected a JSON object.", pointer: "") }
         if body.count >= 3 && body[0] == 0xEF && body[1] == 0xBB && body[2] == 0xBF {
-            throw Problem.malformedJSON("a byte order mark is not allowed in JSON (RFC 8259)", pointer: "")
+            throw Problem.malformedJSON("A byte order mark is not allowed in JSON (RFC 8259).", pointer: "")
         }
         return try body.withUnsafeBufferPointer { (buffer) throws(Problem) -> GraphSpec in
             var reader = GraphRequestReader(base: buffer.baseAddress!, count: buffer.count, limits: limits)
@@ -67,12 +73,12 @@ private struct GraphRequestReader {
     var firstUseNode: Column<Int32>
     var firstUseInput: Column<Int32>
 
-    // Request nodes, in request order. Inputs are refs: a symbol (>= 0), a constant `-(k + 2)`, or -1 (none).
+    // Request nodes, in request order. Inputs are refs (see InputSlot): a symbol (>= 0), a literal, or absent.
     var nodeSymbol: Column<Int32>
     var nodeOp: Column<UInt8>  // Op raw values
     var nodeValue: Column<Double>
-    var nodeIn0: Column<Int32>
-    var nodeIn1: Column<Int32>
+    var nodeLHS: Column<Int32>
+    var nodeRHS: Column<Int32>
     /// Labels are rare: stored by node index only when present.
     var nodeLabel: [Int32: String] = [:]
     var constants: [Double] = []
@@ -88,18 +94,45 @@ private struct GraphRequestReader {
         self.limits = limits
         // A node costs at least ~12 bytes of JSON; reserve for a dense request without over-reserving for a sparse one.
         let estimate = min(count / 48 + 16, limits.maxNodes + 16)
+        // Small requests reuse this thread's buffers (they grow as needed): allocating and freeing the thirteen
+        // of them was ~4,500 instructions of a 5-node request, 4% of its server-side work.
+        if estimate <= DecoderBuffers.reusedEstimate, let kept = DecoderBuffers.takeCurrent() {
+            ids = kept.ids
+            definedAt = kept.definedAt; firstUseNode = kept.firstUseNode; firstUseInput = kept.firstUseInput
+            nodeSymbol = kept.nodeSymbol; nodeOp = kept.nodeOp; nodeValue = kept.nodeValue
+            nodeLHS = kept.nodeLHS; nodeRHS = kept.nodeRHS
+            pending = kept.pending
+            return
+        }
         ids = IDTable(expectedCount: estimate)
         definedAt = Column(capacity: estimate); firstUseNode = Column(capacity: estimate); firstUseInput = Column(capacity: estimate)
         nodeSymbol = Column(capacity: estimate); nodeOp = Column(capacity: estimate); nodeValue = Column(capacity: estimate)
-        nodeIn0 = Column(capacity: estimate); nodeIn1 = Column(capacity: estimate)
+        nodeLHS = Column(capacity: estimate); nodeRHS = Column(capacity: estimate)
+        pending = PendingIDs()
     }
 
     mutating func release() {
         s.release()
+        // Kept for the next request on this thread unless a large one grew them.
+        if ids.footprint <= DecoderBuffers.keptBytes && nodeValue.capacity <= DecoderBuffers.keptColumn
+            && definedAt.capacity <= DecoderBuffers.keptColumn
+        {
+            ids.removeAll()
+            definedAt.removeAll(); firstUseNode.removeAll(); firstUseInput.removeAll()
+            nodeSymbol.removeAll(); nodeOp.removeAll(); nodeValue.removeAll(); nodeLHS.removeAll(); nodeRHS.removeAll()
+            pending.count = 0
+            if DecoderBuffers.keepCurrent(DecoderBuffers(
+                ids: ids, definedAt: definedAt, firstUseNode: firstUseNode, firstUseInput: firstUseInput,
+                nodeSymbol: nodeSymbol, nodeOp: nodeOp, nodeValue: nodeValue, nodeLHS: nodeLHS, nodeRHS: nodeRHS,
+                pending: pending))
+            {
+                return
+            }
+        }
         ids.release()
         pending.release()
         definedAt.release(); firstUseNode.release(); firstUseInput.release()
-        nodeSymbol.release(); nodeOp.release(); nodeValue.release(); nodeIn0.release(); nodeIn1.release()
+        nodeSymbol.release(); nodeOp.release(); nodeValue.release(); nodeLHS.release(); nodeRHS.release()
     }
 
     /// Keeps the first problem (only error paths call this, so building the Problem eagerly costs nothing).
@@ -114,9 +147,9 @@ private struct GraphRequestReader {
             try readDocument()
         } catch {
             if error.outOfRange {
-                throw Problem.invalidRequest("\(error.message) (at byte \(error.offset))", pointer: context.pointer)
+                throw Problem.invalidRequest("\(error.message) (at byte \(error.offset)).", pointer: context.pointer)
             }
-            throw Problem.malformedJSON("\(error.message) (at byte \(error.offset))", pointer: context.pointer)
+            throw Problem.malformedJSON("\(error.message) (at byte \(error.offset)).", pointer: context.pointer)
         }
         if let problem { throw problem }
         if sawExpression && !sawNodes {
@@ -124,13 +157,13 @@ private struct GraphRequestReader {
                 expression ?? "", values: values, output: output.map { String(decoding: $0, as: UTF8.self) }, limits: limits)
         }
         if sawNodes && sawExpression {
-            throw Problem.invalidRequest("give either \"nodes\" (graph form) or \"expression\", not both", pointer: "/expression")
+            throw Problem.invalidRequest("Give either \"nodes\" (graph form) or \"expression\", not both.", pointer: "/expression")
         }
         guard sawNodes else {
-            throw Problem.invalidRequest("the request needs \"nodes\" (graph form) or \"expression\" (expression form)", pointer: "")
+            throw Problem.invalidRequest("The request needs \"nodes\" (graph form) or \"expression\" (expression form).", pointer: "")
         }
         if sawValues {
-            throw Problem.invalidRequest("\"values\" belongs to the expression form; graph leaves carry their own \"value\"", pointer: "/values")
+            throw Problem.invalidRequest("\"values\" belongs to the expression form; graph leaves carry their own \"value\".", pointer: "/values")
         }
         return try build()
     }
@@ -139,7 +172,7 @@ private struct GraphRequestReader {
         guard try s.peek() == UInt8(ascii: "{") else {
             try s.skipValue()
             try expectEnd()
-            record(.invalidRequest("the request body must be a JSON object", pointer: ""))
+            record(.invalidRequest("The request body must be a JSON object.", pointer: ""))
             return
         }
         if try !s.open(UInt8(ascii: "{"), close: UInt8(ascii: "}")) {
@@ -171,7 +204,7 @@ private struct GraphRequestReader {
                     let name = String(decoding: key, as: UTF8.self)
                     context.member(name)
                     record(.invalidRequest(
-                        "unknown member \"\(name)\"; a request has \"nodes\" and \"output\", or \"expression\" and \"values\"",
+                        "Unknown member \"\(name)\"; a request has \"nodes\" and \"output\", or \"expression\" and \"values\".",
                         pointer: context.pointer))
                     try s.skipValue()
                 }
@@ -184,11 +217,11 @@ private struct GraphRequestReader {
 
     mutating func expectEnd() throws(ScanError) {
         s.skipWhitespace()
-        guard s.pos == s.end else { throw s.error("unexpected content after the JSON value") }
+        guard s.pos == s.end else { throw s.error("Unexpected content after the JSON value") }
     }
 
     mutating func duplicateMember(_ name: String) throws(ScanError) {
-        record(.invalidRequest("duplicate member \"\(name)\"", pointer: context.pointer))
+        record(.invalidRequest("Duplicate member \"\(name)\".", pointer: context.pointer))
         try s.skipValue()
     }
 
@@ -196,7 +229,7 @@ private struct GraphRequestReader {
 
     mutating func readOutput() throws(ScanError) {
         guard try s.peek() == UInt8(ascii: "\"") else {
-            record(.invalidRequest("\"output\" must be a string (a node id)", pointer: "/output"))
+            record(.invalidRequest("\"output\" must be a string (a node id).", pointer: "/output"))
             return try s.skipValue()
         }
         output = Array(try s.readString())
@@ -204,7 +237,7 @@ private struct GraphRequestReader {
 
     mutating func readExpression() throws(ScanError) {
         guard try s.peek() == UInt8(ascii: "\"") else {
-            record(.invalidRequest("\"expression\" must be a string", pointer: "/expression"))
+            record(.invalidRequest("\"expression\" must be a string.", pointer: "/expression"))
             return try s.skipValue()
         }
         let text = try s.readString()
@@ -217,7 +250,7 @@ private struct GraphRequestReader {
 
     mutating func readValues() throws(ScanError) {
         guard try s.peek() == UInt8(ascii: "{") else {
-            record(.invalidRequest("\"values\" must be an object mapping variable names to numbers", pointer: "/values"))
+            record(.invalidRequest("\"values\" must be an object mapping variable names to numbers.", pointer: "/values"))
             return try s.skipValue()
         }
         if try s.open(UInt8(ascii: "{"), close: UInt8(ascii: "}")) { return }
@@ -226,14 +259,14 @@ private struct GraphRequestReader {
             let name = String(decoding: try s.readKey(), as: UTF8.self)
             context.value(name)
             if !seen.insert(name).inserted {
-                record(.invalidRequest("duplicate variable \"\(name)\" in \"values\"", pointer: context.pointer))
+                record(.invalidRequest("Duplicate variable \"\(name)\" in \"values\".", pointer: context.pointer))
                 try s.skipValue()
                 continue
             }
             if let v = try readNumberOrNonFinite() {
                 values.append((name, v))
             } else {
-                record(.invalidRequest("the value of \"\(name)\" must be a number (or \"NaN\", \"Infinity\", \"-Infinity\")",
+                record(.invalidRequest("The value of \"\(name)\" must be a number (or \"NaN\", \"Infinity\", \"-Infinity\").",
                                        pointer: context.pointer))
             }
         } while try s.nextMember(close: UInt8(ascii: "}"))
@@ -259,7 +292,7 @@ private struct GraphRequestReader {
 
     mutating func readNodes() throws(ScanError) {
         guard try s.peek() == UInt8(ascii: "[") else {
-            record(.invalidRequest("\"nodes\" must be an array of node objects", pointer: "/nodes"))
+            record(.invalidRequest("\"nodes\" must be an array of node objects.", pointer: "/nodes"))
             return try s.skipValue()
         }
         if try s.open(UInt8(ascii: "["), close: UInt8(ascii: "]")) { return }
@@ -287,9 +320,9 @@ private struct GraphRequestReader {
         var seen: Seen = []
         // Placeholders first: the id and inputs are filled in when the batch of pending ids is interned.
         nodeSymbol.append(-1); nodeOp.append(Op.leaf.rawValue); nodeValue.append(0)
-        nodeIn0.append(-1); nodeIn1.append(-1)
+        nodeLHS.append(InputSlot.absent); nodeRHS.append(InputSlot.absent)
         guard try s.peek() == UInt8(ascii: "{") else {
-            record(.invalidRequest("a node must be an object", pointer: context.pointer))
+            record(.invalidRequest("A node must be an object.", pointer: context.pointer))
             return try s.skipValue()
         }
         if try !s.open(UInt8(ascii: "{"), close: UInt8(ascii: "}")) {
@@ -312,7 +345,7 @@ private struct GraphRequestReader {
                     if try duplicate(.value, &seen) { continue }
                     value = try readNumberOrNonFinite()
                     if value == nil {
-                        record(.invalidRequest("\"value\" must be a number (or \"NaN\", \"Infinity\", \"-Infinity\")",
+                        record(.invalidRequest("\"value\" must be a number (or \"NaN\", \"Infinity\", \"-Infinity\").",
                                                pointer: context.pointer))
                     }
                 } else if key.equals("label") {
@@ -324,13 +357,13 @@ private struct GraphRequestReader {
                     if try duplicate(.exponent, &seen) { continue }
                     exponent = try readNumberOrNonFinite()
                     if exponent == nil {
-                        record(.invalidRequest("\"exponent\" must be a number", pointer: context.pointer))
+                        record(.invalidRequest("\"exponent\" must be a number.", pointer: context.pointer))
                     }
                 } else {
                     let name = String(decoding: key, as: UTF8.self)
                     context.nodeMember(i, named: name)
                     record(.invalidRequest(
-                        "unknown member \"\(name)\"; a node has \"id\", \"label\", and \"value\" or \"op\", \"inputs\", \"exponent\"",
+                        "Unknown member \"\(name)\"; a node has \"id\", \"label\", and \"value\" or \"op\", \"inputs\", \"exponent\".",
                         pointer: context.pointer))
                     try s.skipValue()
                 }
@@ -338,13 +371,13 @@ private struct GraphRequestReader {
         }
         context.node(i)
         if !seen.contains(.id) {
-            record(.invalidRequest("a node needs an \"id\" (a string)", pointer: context.pointer))
+            record(.invalidRequest("A node needs an \"id\" (a string).", pointer: context.pointer))
         }
         nodeValue[i] = value ?? exponent ?? 0
         if let label { nodeLabel[Int32(i)] = label }
         nodeOp[i] = resolveOp(i, opName, seen: seen, inputCount: inputCount).rawValue
         if nodeOp.count + constants.count > limits.maxNodes {
-            record(.invalidGraph("the graph has more than \(limits.maxNodes) nodes (node cap), counting constant inputs",
+            record(.invalidGraph("The graph has more than \(limits.maxNodes) nodes (node cap), counting constant inputs.",
                                  pointer: context.pointer))
         }
     }
@@ -352,7 +385,7 @@ private struct GraphRequestReader {
     /// Checks a node member for a repeat; a repeated member is recorded and its value skipped (returns true).
     mutating func duplicate(_ member: Seen, _ seen: inout Seen) throws(ScanError) -> Bool {
         if seen.contains(member) {
-            record(.invalidRequest("duplicate member in a node", pointer: context.pointer))
+            record(.invalidRequest("Duplicate member in a node.", pointer: context.pointer))
             try s.skipValue()
             return true
         }
@@ -362,14 +395,14 @@ private struct GraphRequestReader {
 
     mutating func readNodeID(_ i: Int) throws(ScanError) {
         guard try s.peek() == UInt8(ascii: "\"") else {
-            record(.invalidRequest("\"id\" must be a string", pointer: context.pointer))
+            record(.invalidRequest("\"id\" must be a string.", pointer: context.pointer))
             return try s.skipValue()
         }
         let bytes = try s.readString()
         if bytes.isEmpty || isTooLong(bytes) {
             let detail = bytes.isEmpty
-                ? "an id must not be empty"
-                : "an id is \(characterCount(bytes)) characters; the limit is \(limits.maxIDLength)"
+                ? "An id must not be empty."
+                : "An id is \(characterCount(bytes)) characters; the limit is \(limits.maxIDLength)."
             record(.invalidGraph(detail, pointer: context.pointer))
             return
         }
@@ -379,7 +412,7 @@ private struct GraphRequestReader {
     // MARK: interning ids in batches
 
     /// Ids waiting to be interned, in document order: fixed buffers (no Array bookkeeping per id).
-    var pending = PendingIDs()
+    var pending: PendingIDs
 
     /// Queues an id occurrence (`input` -1: the node's own id). Ids are interned `PendingIDs.capacity` at a time so
     /// their table misses overlap (see `IDTable.warm`). Bytes decoded from escapes live in the scanner's scratch
@@ -404,14 +437,14 @@ private struct GraphRequestReader {
                 if isNew {
                     definedAt.append(Int32(i)); firstUseNode.append(-1); firstUseInput.append(-1)
                 } else if definedAt[Int(symbol)] >= 0 {
-                    record(.invalidGraph("duplicate id \"\(ids.string(symbol))\" (first defined at \(JSONPointer.node(Int(definedAt[Int(symbol)]))))",
+                    record(.invalidGraph("Duplicate id \"\(ids.string(symbol))\" (first defined at \(JSONPointer.node(Int(definedAt[Int(symbol)])))).",
                                          pointer: JSONPointer.node(i, "id")))
                 } else {
                     definedAt[Int(symbol)] = Int32(i)
                 }
             } else {
                 if isNew { definedAt.append(-1); firstUseNode.append(Int32(i)); firstUseInput.append(Int32(j)) }
-                if j == 0 { nodeIn0[i] = symbol } else if j == 1 { nodeIn1[i] = symbol }
+                if j == 0 { nodeLHS[i] = symbol } else if j == 1 { nodeRHS[i] = symbol }
             }
         }
         pending.count = 0
@@ -421,7 +454,7 @@ private struct GraphRequestReader {
         if try s.peek() == UInt8(ascii: "\"") {
             let bytes = try s.readString()
             if isTooLong(bytes) {
-                record(.invalidGraph("a label is \(characterCount(bytes)) characters; the limit is \(limits.maxIDLength)",
+                record(.invalidGraph("A label is \(characterCount(bytes)) characters; the limit is \(limits.maxIDLength).",
                                      pointer: context.pointer))
                 return nil
             }
@@ -429,14 +462,14 @@ private struct GraphRequestReader {
         } else {
             try s.skipValue()
         }
-        record(.invalidRequest("\"label\" must be a string", pointer: context.pointer))
+        record(.invalidRequest("\"label\" must be a string.", pointer: context.pointer))
         return nil
     }
 
     /// Reads an `inputs` array; keeps the first two refs (ids through the pending batch), returns how many there were.
     mutating func readInputs(_ i: Int) throws(ScanError) -> Int {
         guard try s.peek() == UInt8(ascii: "[") else {
-            record(.invalidRequest("\"inputs\" must be an array of node ids or numbers", pointer: context.pointer))
+            record(.invalidRequest("\"inputs\" must be an array of node ids or numbers.", pointer: context.pointer))
             try s.skipValue()
             return 0
         }
@@ -445,7 +478,7 @@ private struct GraphRequestReader {
         repeat {
             context.input(i, j)
             if let constant = try readInputRef(i, j) {
-                if j == 0 { nodeIn0[i] = constant } else if j == 1 { nodeIn1[i] = constant }
+                if j == 0 { nodeLHS[i] = constant } else if j == 1 { nodeRHS[i] = constant }
             }
             j += 1
         } while try s.nextMember(close: UInt8(ascii: "]"))
@@ -463,13 +496,13 @@ private struct GraphRequestReader {
         bytes.reduce(0) { $0 + ($1 & 0xC0 == 0x80 ? 0 : 1) }
     }
 
-    /// A constant's ref `-(k + 2)` for a number literal; nil for an id (queued) or an invalid input (recorded).
+    /// A literal's ref (`InputSlot.constantRef`) for a number literal; nil for an id (queued) or an invalid input (recorded).
     mutating func readInputRef(_ i: Int, _ j: Int) throws(ScanError) -> Int32? {
         let c = try s.peek()
         if c == UInt8(ascii: "\"") {
             let bytes = try s.readString()
             if isTooLong(bytes) {
-                record(.invalidGraph("unknown id (longer than any id may be: \(limits.maxIDLength) characters)",
+                record(.invalidGraph("Unknown id (longer than any id may be: \(limits.maxIDLength) characters).",
                                      pointer: context.pointer))
                 return nil
             }
@@ -480,12 +513,12 @@ private struct GraphRequestReader {
             // A number literal: a constant leaf of its own.
             constants.append(try s.readNumber())
             if nodeOp.count + 1 + constants.count > limits.maxNodes {
-                record(.invalidGraph("the graph has more than \(limits.maxNodes) nodes (node cap), counting constant inputs",
+                record(.invalidGraph("The graph has more than \(limits.maxNodes) nodes (node cap), counting constant inputs.",
                                      pointer: context.pointer))
             }
-            return -Int32(constants.count + 1)
+            return InputSlot.constantRef(constants.count - 1)
         }
-        record(.invalidRequest("an input must be a node id (string) or a number", pointer: context.pointer))
+        record(.invalidRequest("An input must be a node id (string) or a number.", pointer: context.pointer))
         try s.skipValue()
         return nil
     }
@@ -496,7 +529,7 @@ private struct GraphRequestReader {
 
     mutating func readOpName() throws(ScanError) -> OpName? {
         guard try s.peek() == UInt8(ascii: "\"") else {
-            record(.invalidRequest("\"op\" must be a string", pointer: context.pointer))
+            record(.invalidRequest("\"op\" must be a string.", pointer: context.pointer))
             try s.skipValue()
             return nil
         }
@@ -504,8 +537,8 @@ private struct GraphRequestReader {
         guard let op = OpVocabulary.named(name) else {
             let text = String(decoding: name.prefix(64), as: UTF8.self)
             record(.invalidGraph(
-                "unknown op \"\(text)\"; ops: \(OpVocabulary.names.joined(separator: " ")) "
-                    + "(or \(OpVocabulary.symbols.joined(separator: " ")))",
+                "Unknown op \"\(text)\"; ops: \(OpVocabulary.names.joined(separator: " ")) "
+                    + "(or \(OpVocabulary.symbols.joined(separator: " "))).",
                 pointer: context.pointer))
             return nil
         }
@@ -517,17 +550,17 @@ private struct GraphRequestReader {
         guard let name else {
             if seen.contains(.op) { return .leaf }  // a non-string or unknown op: already recorded
             if !seen.contains(.value) {
-                record(.invalidGraph("missing value: a node is a leaf with a \"value\" or an op with \"op\" and \"inputs\"",
+                record(.invalidGraph("Missing value: a node is a leaf with a \"value\" or an op with \"op\" and \"inputs\".",
                                      pointer: JSONPointer.node(i)))
             } else if seen.contains(.inputs) {
-                record(.invalidGraph("a leaf (a node with a value) takes no inputs", pointer: JSONPointer.node(i, "inputs")))
+                record(.invalidGraph("A leaf (a node with a value) takes no inputs.", pointer: JSONPointer.node(i, "inputs")))
             } else if seen.contains(.exponent) {
-                record(.invalidGraph("\"exponent\" applies only to pow", pointer: JSONPointer.node(i, "exponent")))
+                record(.invalidGraph("\"exponent\" applies only to pow.", pointer: JSONPointer.node(i, "exponent")))
             }
             return .leaf
         }
         if seen.contains(.value) {
-            record(.invalidGraph("an op node takes no \"value\" (its value is computed)", pointer: JSONPointer.node(i, "value")))
+            record(.invalidGraph("An op node takes no \"value\" (its value is computed).", pointer: JSONPointer.node(i, "value")))
         }
         let op: Op
         switch name {
@@ -549,7 +582,7 @@ private struct GraphRequestReader {
             }
         }
         if op != .pow && seen.contains(.exponent) {
-            record(.invalidGraph("\"exponent\" applies only to pow", pointer: JSONPointer.node(i, "exponent")))
+            record(.invalidGraph("\"exponent\" applies only to pow.", pointer: JSONPointer.node(i, "exponent")))
         }
         if inputCount != op.arity {
             let what = op.arity == 1 ? "1 input" : "\(op.arity) inputs"
@@ -560,17 +593,17 @@ private struct GraphRequestReader {
 
     mutating func arityProblem(_ i: Int, _ rule: String, _ got: Int, _ seen: Seen) {
         let pointer = seen.contains(.inputs) ? JSONPointer.node(i, "inputs") : JSONPointer.node(i)
-        record(.invalidGraph("wrong arity: \(rule), got \(got)", pointer: pointer))
+        record(.invalidGraph("Wrong arity: \(rule), got \(got).", pointer: pointer))
     }
 
     // MARK: building the spec
 
     mutating func build() throws(Problem) -> GraphSpec {
         let userCount = nodeOp.count
-        guard userCount > 0 else { throw Problem.invalidGraph("the graph has no nodes", pointer: "/nodes") }
+        guard userCount > 0 else { throw Problem.invalidGraph("The graph has no nodes.", pointer: "/nodes") }
         // Every referenced id must be defined; report the first reference in request order.
         if let unknown = definedAt.firstIndex(where: { $0 < 0 }) {
-            throw Problem.invalidGraph("unknown id \"\(ids.string(Int32(unknown)))\": no node has this id",
+            throw Problem.invalidGraph("Unknown id \"\(ids.string(Int32(unknown)))\": no node has this id.",
                                        pointer: JSONPointer.input(Int(firstUseNode[unknown]), Int(firstUseInput[unknown])))
         }
         var outputNode = Int32(userCount - 1)
@@ -578,22 +611,19 @@ private struct GraphRequestReader {
             let symbol = output.withUnsafeBufferPointer { ids.find($0) }
             guard symbol >= 0, definedAt[Int(symbol)] >= 0 else {
                 let text = String(decoding: output.prefix(4 * limits.maxIDLength), as: UTF8.self)
-                throw Problem.invalidGraph("\"output\" names unknown id \"\(text)\"", pointer: "/output")
+                throw Problem.invalidGraph("\"output\" names unknown id \"\(text)\".", pointer: "/output")
             }
             outputNode = definedAt[Int(symbol)]
         }
 
         // Inputs as node indices: request nodes first, then constants in request order.
         let total = userCount + constants.count
-        var lhs = [Int32](repeating: -1, count: total)
-        var rhs = [Int32](repeating: -1, count: total)
+        var lhs = [Int32](repeating: InputSlot.absent, count: total)
+        var rhs = [Int32](repeating: InputSlot.absent, count: total)
         let defined = definedAt
-        @inline(__always) func node(_ ref: Int32) -> Int32 {
-            ref >= 0 ? defined[Int(ref)] : ref == -1 ? -1 : Int32(userCount) + (-ref - 2)
-        }
         for i in 0..<userCount {
-            lhs[i] = node(nodeIn0[i])
-            rhs[i] = node(nodeIn1[i])
+            lhs[i] = InputSlot.specIndex(ofRef: nodeLHS[i], definedAt: defined, userCount: userCount)
+            rhs[i] = InputSlot.specIndex(ofRef: nodeRHS[i], definedAt: defined, userCount: userCount)
         }
         let order: [Int32]?
         switch TopologicalOrder.sort(lhs: lhs, rhs: rhs) {
@@ -620,8 +650,8 @@ private struct GraphRequestReader {
         if let order {
             var position = [Int32](repeating: 0, count: total)
             for (p, n) in order.enumerated() { position[Int(n)] = Int32(p) }
-            spec.lhs = order.map { let l = lhs[Int($0)]; return l < 0 ? -1 : position[Int(l)] }
-            spec.rhs = order.map { let r = rhs[Int($0)]; return r < 0 ? -1 : position[Int(r)] }
+            spec.lhs = order.map { let l = lhs[Int($0)]; return l < 0 ? InputSlot.absent : position[Int(l)] }
+            spec.rhs = order.map { let r = rhs[Int($0)]; return r < 0 ? InputSlot.absent : position[Int(r)] }
             spec.output = position[Int(outputNode)]
         } else {
             spec.lhs = lhs
@@ -653,8 +683,8 @@ private struct GraphRequestReader {
         let shown = 8
         var names = cycle.path.prefix(shown).map { "\"\(ids.string(nodeSymbol[Int($0)]))\"" }
         if cycle.path.count > shown { names.append("... (\(cycle.path.count - 1) nodes)") }
-        let kind = cycle.path.count == 2 ? "a node is its own input" : "cycle"
-        return .invalidGraph("\(kind): \(names.joined(separator: " -> ")) (-> means \"is an input of\")",
+        let kind = cycle.path.count == 2 ? "A node is its own input" : "Cycle"
+        return .invalidGraph("\(kind): \(names.joined(separator: " -> ")) (-> means \"is an input of\").",
                              pointer: JSONPointer.input(Int(cycle.node), cycle.input))
     }
 }
@@ -689,4 +719,62 @@ struct PendingIDs {
     }
 
     func release() { block.deallocate() }
+}
+
+/// A reader's buffers, kept per thread between small requests (one set per thread; a nested decode, should
+/// there ever be one, allocates its own).
+struct DecoderBuffers {
+    /// Requests estimated at up to this many nodes take the kept buffers.
+    static let reusedEstimate = 256
+    /// Buffers grown past these sizes are freed rather than kept.
+    static let keptBytes = 64 << 10
+    static let keptColumn = 4096
+
+    var ids: IDTable
+    var definedAt, firstUseNode, firstUseInput, nodeSymbol: Column<Int32>
+    var nodeOp: Column<UInt8>
+    var nodeValue: Column<Double>
+    var nodeLHS, nodeRHS: Column<Int32>
+    var pending: PendingIDs
+
+    /// This thread's kept buffers, removed from the thread's slot (nil when there are none).
+    static func takeCurrent() -> DecoderBuffers? {
+        guard let slot = pthread_getspecific(key)?.assumingMemoryBound(to: DecoderBuffers?.self) else { return nil }
+        return slot.pointee.take()
+    }
+
+    /// Keeps `buffers` in this thread's slot; false when the slot is taken (the caller frees them).
+    static func keepCurrent(_ buffers: DecoderBuffers) -> Bool {
+        let slot: UnsafeMutablePointer<DecoderBuffers?>
+        if let stored = pthread_getspecific(key) {
+            slot = stored.assumingMemoryBound(to: DecoderBuffers?.self)
+        } else {
+            slot = .allocate(capacity: 1)
+            slot.initialize(to: nil)
+            pthread_setspecific(key, slot)
+        }
+        guard slot.pointee == nil else { return false }
+        slot.pointee = buffers
+        return true
+    }
+
+    /// Frees a thread's kept buffers when it exits.
+    private static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        let status = pthread_key_create(&key) { stored in
+            guard let slot = stored?.assumingMemoryBound(to: DecoderBuffers?.self) else { return }
+            if var buffers = slot.pointee {
+                buffers.ids.release()
+                buffers.pending.release()
+                for column in [buffers.definedAt, buffers.firstUseNode, buffers.firstUseInput, buffers.nodeSymbol,
+                               buffers.nodeLHS, buffers.nodeRHS] { column.release() }
+                buffers.nodeOp.release()
+                buffers.nodeValue.release()
+            }
+            slot.deinitialize(count: 1)
+            slot.deallocate()
+        }
+        precondition(status == 0, "pthread_key_create failed")
+        return key
+    }()
 }

@@ -32,6 +32,17 @@ struct IDTable {
         hashes.release(); starts.release(); lengths.release()
     }
 
+    /// Slots, arena bytes and per-id entries this table holds: what keeping it for reuse would pin.
+    var footprint: Int { (mask + 1) * 4 + arenaCapacity + hashes.capacity * 12 }
+
+    /// Empties the table, keeping its memory.
+    mutating func removeAll() {
+        slots.update(repeating: 0, count: mask + 1)
+        count = 0
+        arenaCount = 0
+        hashes.removeAll(); starts.removeAll(); lengths.removeAll()
+    }
+
     /// The symbol for `key`, or -1.
     func find(_ key: UnsafeBufferPointer<UInt8>) -> Int32 {
         let h = Self.hash(key)

@@ -42,13 +42,13 @@ struct JSONScanner {
     @inline(__always)
     mutating func peek() throws(ScanError) -> UInt8 {
         skipWhitespace()
-        guard pos < end else { throw ScanError(message: "unexpected end of input", offset: pos) }
+        guard pos < end else { throw ScanError(message: "Unexpected end of input", offset: pos) }
         return base[pos]
     }
 
     @inline(__always)
     mutating func expect(_ c: UInt8, _ what: StaticString) throws(ScanError) {
-        guard try peek() == c else { throw error("expected \(what)") }
+        guard try peek() == c else { throw error("Expected \(what)") }
         pos += 1
     }
 
@@ -67,7 +67,7 @@ struct JSONScanner {
         if c == UInt8(ascii: ",") { return true }
         if c == close { return false }
         pos -= 1
-        throw error(close == UInt8(ascii: "}") ? "expected ',' or '}' in object" : "expected ',' or ']' in array")
+        throw error(close == UInt8(ascii: "}") ? "Expected ',' or '}' in object" : "Expected ',' or ']' in array")
     }
 
     /// Consumes `{` or `[` and reports whether the container is empty (its closer consumed too).
@@ -82,7 +82,7 @@ struct JSONScanner {
     /// Reads `"name":` of an object member; the returned bytes are valid until the next string read.
     @inline(__always)
     mutating func readKey() throws(ScanError) -> UnsafeBufferPointer<UInt8> {
-        guard try peek() == UInt8(ascii: "\"") else { throw error("expected a member name string") }
+        guard try peek() == UInt8(ascii: "\"") else { throw error("Expected a member name string") }
         let key = try readString()
         try expect(UInt8(ascii: ":"), "':' after a member name")
         return key
@@ -108,14 +108,14 @@ struct JSONScanner {
         // Slow path: validate UTF-8; decode escapes into scratch once one is seen.
         var out = -1  // write index into scratch, -1 while no escape has been seen
         while true {
-            guard pos < end else { throw ScanError(message: "unterminated string", offset: start - 1) }
+            guard pos < end else { throw ScanError(message: "Unterminated string", offset: start - 1) }
             let c = base[pos]
             if c == UInt8(ascii: "\"") {
                 pos += 1
                 if out < 0 { return UnsafeBufferPointer(start: base + start, count: pos - 1 - start) }
                 return UnsafeBufferPointer(start: scratch!, count: out)
             }
-            if c < 0x20 { throw error("control character in string (must be escaped)") }
+            if c < 0x20 { throw error("Control character in string (must be escaped)") }
             if c == UInt8(ascii: "\\") {
                 if out < 0 {
                     // First escape: copy what came before it.
@@ -140,7 +140,7 @@ struct JSONScanner {
     private func utf8SequenceLength(at i: Int) throws(ScanError) -> Int {
         let b0 = base[i]
         if b0 < 0x80 { return 1 }
-        let bad = ScanError(message: "invalid UTF-8 in string", offset: i)
+        let bad = ScanError(message: "Invalid UTF-8 in string", offset: i)
         func cont(_ k: Int, _ lo: UInt8 = 0x80, _ hi: UInt8 = 0xBF) -> Bool {
             i + k < end && base[i + k] >= lo && base[i + k] <= hi
         }
@@ -174,7 +174,7 @@ struct JSONScanner {
     /// Decodes the escape at `pos` (a backslash) into scratch at `out`.
     private mutating func readEscape(into out: inout Int) throws(ScanError) {
         let at = pos
-        guard pos + 1 < end else { throw ScanError(message: "unterminated escape", offset: at) }
+        guard pos + 1 < end else { throw ScanError(message: "Unterminated escape", offset: at) }
         let e = base[pos + 1]
         pos += 2
         let simple: UInt8
@@ -192,26 +192,26 @@ struct JSONScanner {
             if scalar >= 0xD800 && scalar <= 0xDBFF {
                 // A high surrogate must be followed by an escaped low surrogate.
                 guard pos + 1 < end, base[pos] == UInt8(ascii: "\\"), base[pos + 1] == UInt8(ascii: "u") else {
-                    throw ScanError(message: "unpaired surrogate escape", offset: at)
+                    throw ScanError(message: "Unpaired surrogate escape", offset: at)
                 }
                 pos += 2
                 let low = try hex4(at: at)
-                guard low >= 0xDC00 && low <= 0xDFFF else { throw ScanError(message: "unpaired surrogate escape", offset: at) }
+                guard low >= 0xDC00 && low <= 0xDFFF else { throw ScanError(message: "Unpaired surrogate escape", offset: at) }
                 scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
             } else if scalar >= 0xDC00 && scalar <= 0xDFFF {
-                throw ScanError(message: "unpaired surrogate escape", offset: at)
+                throw ScanError(message: "Unpaired surrogate escape", offset: at)
             }
             writeScalar(scalar, into: &out)
             return
         default:
-            throw ScanError(message: "invalid escape in string", offset: at)
+            throw ScanError(message: "Invalid escape in string", offset: at)
         }
         scratch![out] = simple
         out += 1
     }
 
     private mutating func hex4(at escapeStart: Int) throws(ScanError) -> UInt32 {
-        guard pos + 4 <= end else { throw ScanError(message: "truncated \\u escape", offset: escapeStart) }
+        guard pos + 4 <= end else { throw ScanError(message: "Truncated \\u escape", offset: escapeStart) }
         var v: UInt32 = 0
         for k in 0..<4 {
             let c = base[pos + k]
@@ -220,7 +220,7 @@ struct JSONScanner {
             case UInt8(ascii: "0")...UInt8(ascii: "9"): d = c - UInt8(ascii: "0")
             case UInt8(ascii: "a")...UInt8(ascii: "f"): d = c - UInt8(ascii: "a") + 10
             case UInt8(ascii: "A")...UInt8(ascii: "F"): d = c - UInt8(ascii: "A") + 10
-            default: throw ScanError(message: "invalid \\u escape", offset: escapeStart)
+            default: throw ScanError(message: "Invalid \\u escape", offset: escapeStart)
             }
             v = v << 4 | UInt32(d)
         }
@@ -255,10 +255,10 @@ struct JSONScanner {
         var digits = 0          // significant digits folded into `mantissa`
         var exponent = 0        // decimal exponent applied to `mantissa`
         var exact = true        // false once a digit had to be dropped: use the slow, exact path
-        guard pos < end, isDigit(base[pos]) else { throw error("invalid number: expected a digit") }
+        guard pos < end, isDigit(base[pos]) else { throw error("Invalid number: expected a digit") }
         if base[pos] == UInt8(ascii: "0") {
             pos += 1
-            if pos < end && isDigit(base[pos]) { throw error("invalid number: leading zero") }
+            if pos < end && isDigit(base[pos]) { throw error("Invalid number: leading zero") }
         } else {
             while pos < end, isDigit(base[pos]) {
                 if digits < 19 { mantissa = mantissa &* 10 &+ UInt64(base[pos] &- 48); digits += 1 } else { exact = false }
@@ -267,7 +267,7 @@ struct JSONScanner {
         }
         if pos < end && base[pos] == UInt8(ascii: ".") {
             pos += 1
-            guard pos < end, isDigit(base[pos]) else { throw error("invalid number: expected a digit after '.'") }
+            guard pos < end, isDigit(base[pos]) else { throw error("Invalid number: expected a digit after '.'") }
             while pos < end, isDigit(base[pos]) {
                 let d = UInt64(base[pos] &- 48)
                 if mantissa == 0 && d == 0 {
@@ -286,7 +286,7 @@ struct JSONScanner {
             if pos < end && (base[pos] == UInt8(ascii: "+") || base[pos] == UInt8(ascii: "-")) {
                 expNegative = base[pos] == UInt8(ascii: "-"); pos += 1
             }
-            guard pos < end, isDigit(base[pos]) else { throw error("invalid number: expected exponent digits") }
+            guard pos < end, isDigit(base[pos]) else { throw error("Invalid number: expected exponent digits") }
             var e = 0
             while pos < end, isDigit(base[pos]) {
                 if e < 1_000_000 { e = e * 10 + Int(base[pos] &- 48) }
@@ -313,28 +313,28 @@ struct JSONScanner {
     }
 
     private func outOfRange(_ start: Int) throws(ScanError) -> Double {
-        throw ScanError(message: "number out of range for a double", offset: start, outOfRange: true)
+        throw ScanError(message: "Number out of range for a double", offset: start, outOfRange: true)
     }
 
     /// Checks the grammar of a number without converting it (for skipped values).
     mutating func skipNumber() throws(ScanError) {
         if base[pos] == UInt8(ascii: "-") { pos += 1 }
-        guard pos < end, isDigit(base[pos]) else { throw error("invalid number: expected a digit") }
+        guard pos < end, isDigit(base[pos]) else { throw error("Invalid number: expected a digit") }
         if base[pos] == UInt8(ascii: "0") {
             pos += 1
-            if pos < end && isDigit(base[pos]) { throw error("invalid number: leading zero") }
+            if pos < end && isDigit(base[pos]) { throw error("Invalid number: leading zero") }
         } else {
             while pos < end, isDigit(base[pos]) { pos += 1 }
         }
         if pos < end && base[pos] == UInt8(ascii: ".") {
             pos += 1
-            guard pos < end, isDigit(base[pos]) else { throw error("invalid number: expected a digit after '.'") }
+            guard pos < end, isDigit(base[pos]) else { throw error("Invalid number: expected a digit after '.'") }
             while pos < end, isDigit(base[pos]) { pos += 1 }
         }
         if pos < end && (base[pos] | 0x20) == UInt8(ascii: "e") {
             pos += 1
             if pos < end && (base[pos] == UInt8(ascii: "+") || base[pos] == UInt8(ascii: "-")) { pos += 1 }
-            guard pos < end, isDigit(base[pos]) else { throw error("invalid number: expected exponent digits") }
+            guard pos < end, isDigit(base[pos]) else { throw error("Invalid number: expected exponent digits") }
             while pos < end, isDigit(base[pos]) { pos += 1 }
         }
     }
@@ -361,7 +361,7 @@ struct JSONScanner {
         case UInt8(ascii: "t") where match("true"): pos += 4; return 1
         case UInt8(ascii: "f") where match("false"): pos += 5; return 0
         case UInt8(ascii: "n") where match("null"): pos += 4; return 2
-        default: throw error("invalid literal")
+        default: throw error("Invalid literal")
         }
     }
 
@@ -388,7 +388,7 @@ struct JSONScanner {
             case UInt8(ascii: "t"), UInt8(ascii: "f"), UInt8(ascii: "n"):
                 _ = try readLiteral()
             default:
-                throw error("expected a value")
+                throw error("Expected a value")
             }
             // A value ended: close containers until one has another element.
             while let inObject = stack.last {

@@ -9,7 +9,8 @@ extension GraphEncoder {
         var w = ByteWriter(capacity: 128 + spec.count * 120)
         // A named sans-serif: Graphviz lays text out with the font's metrics, and its default (Times) reads poorly
         // on screen. DejaVu Sans is what Debian's fontconfig installs with graphviz (the runtime image names it).
-        w.ascii("digraph micrograd {\n  graph [rankdir=LR, fontname=\"DejaVu Sans\"];\n")
+        // ranksep 0.3 (default 0.5): the page fits a lecture-sized graph at a readable scale.
+        w.ascii("digraph micrograd {\n  graph [rankdir=LR, ranksep=0.3, fontname=\"DejaVu Sans\"];\n")
         w.ascii("  node [shape=record, fontname=\"DejaVu Sans\"];\n  edge [fontname=\"DejaVu Sans\"];\n")
         for i in 0..<spec.count {
             let op = spec.ops[i]

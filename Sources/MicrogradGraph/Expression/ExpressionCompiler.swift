@@ -85,6 +85,9 @@ private struct Compiler {
     var assignedAt: [String: Int] = [:]
     /// Names used without a value, in order of first use (placeholder leaves keep the parse going).
     var unbound: [(name: String, offset: Int)] = []
+    /// Index in `unbound` of each name still unbound (an assignment after the use takes it out), so a long
+    /// program costs a lookup per assignment, not a scan.
+    var unboundIndex: [String: Int] = [:]
     /// The first name problem other than "unbound", reported once the whole source has parsed.
     var nameProblem: Problem?
     /// Nodes created by a number literal that nothing has used yet: `-` folds into them, `**` takes them as exponent.
@@ -182,30 +185,40 @@ private struct Compiler {
     /// Problems are recorded, not thrown, so that a syntax error further on is reported first.
     mutating func bind(_ name: String, at offset: Int, to node: Int32, madeFrom countBefore: Int) {
         if name.utf8.count > limits.maxIDLength {
-            recordNameProblem(problem("The name '\(name.prefix(32))...' is longer than \(limits.maxIDLength) characters.", at: offset))
+            if nameProblem == nil {  // only the first is reported; placing one costs a pass over the source
+                nameProblem = problem("The name '\(name.prefix(32))...' is longer than \(limits.maxIDLength) characters.", at: offset)
+            }
             return
         }
         if let first = assignedAt[name] {
-            recordNameProblem(problem("'\(name)' is already assigned on line \(location(of: first).line ?? 1); a name is assigned once.", at: offset))
+            if nameProblem == nil {
+                nameProblem = problem("'\(name)' is already assigned on line \(location(of: first).line ?? 1); a name is assigned once.", at: offset)
+            }
             return
         }
         assignedAt[name] = offset
         if bindings[name] != nil {
             if variableNodes[name] == nil { variableNodes[name] = node }  // later uses are not "unbound" too
-            recordNameProblem(problem("'\(name)' is assigned here and also given in \"values\"; keep one of the two.", at: offset))
+            if nameProblem == nil {
+                nameProblem = problem("'\(name)' is assigned here and also given in \"values\"; keep one of the two.", at: offset)
+            }
             return
         }
-        if let use = unbound.firstIndex(where: { $0.name == name }) {
-            let usedAt = unbound.remove(at: use).offset
-            recordNameProblem(problem("'\(name)' is used before it is assigned (on line \(location(of: offset).line ?? 1)).", at: usedAt))
+        if let use = unboundIndex.removeValue(forKey: name) {
+            let usedAt = unbound[use].offset
+            if nameProblem == nil {
+                nameProblem = problem("'\(name)' is used before it is assigned (on line \(location(of: offset).line ?? 1)).", at: usedAt)
+            }
             return
         }
         let isFreshLiteral = literalNodes.contains(node)
         guard isFreshLiteral || (Int(node) >= countBefore && spec.ops[Int(node)] != .leaf) else {
             variableNodes[name] = node  // later uses are not "unbound" too
-            recordNameProblem(problem(
-                "'\(name)' would only be another name for an existing node; assign a number or an expression such as `\(name) = a*b`.",
-                at: offset))
+            if nameProblem == nil {
+                nameProblem = problem(
+                    "'\(name)' would only be another name for an existing node; assign a number or an expression such as `\(name) = a*b`.",
+                    at: offset)
+            }
             return
         }
         // The node is the statement's last: give back its generated `#k` so unnamed ids stay consecutive.
@@ -217,17 +230,17 @@ private struct Compiler {
         variableNodes[name] = node
     }
 
-    mutating func recordNameProblem(_ p: Problem) {
-        if nameProblem == nil { nameProblem = p }
-    }
 
     /// After a clean parse: unbound names first (all of them, so a client can ask for every value at once).
     func reportNameProblems() throws(Problem) {
-        if let first = unbound.first {
-            let names = unbound.map(\.name)
+        let still = unbound.filter { unboundIndex[$0.name] != nil }
+        if let first = still.first {
+            let names = still.map(\.name)
+            // The detail names a few; `unbound` lists them all.
+            let shown = names.prefix(10).map { "'\($0)'" }.joined(separator: ", ") + (names.count > 10 ? " and \(names.count - 10) more" : "")
             let detail = names.count == 1
                 ? "The variable '\(first.name)' has no value in \"values\"."
-                : "The variables \(names.map { "'\($0)'" }.joined(separator: ", ")) have no value in \"values\"."
+                : "The variables \(shown) have no value in \"values\"."
             var p = problem(detail, at: first.offset)
             p.unbound = names
             throw p
@@ -449,6 +462,7 @@ private struct Compiler {
         let value = bindings[name]
         if value == nil {
             // Unbound (or used before its assignment): a placeholder leaf keeps the parse going; reported at the end.
+            unboundIndex[name] = unbound.count
             unbound.append((name, offset))
         }
         try checkNodeCap(offset: offset)

@@ -7,11 +7,15 @@ public struct GraphLimits: Sendable, Equatable {
     /// Longest node id or label, in characters (Unicode scalars, as JSON Schema's maxLength counts them;
     /// over: 422 invalid-graph). 256 characters are at most 1 KiB of UTF-8.
     public var maxIDLength: Int
+    /// Most rows x nodes in one batch (over: 413 too-large). 10^8 node-rows is about 0.1-0.3 s of work.
+    public var maxBatchCells: Int
 
-    public init(maxNodes: Int = 1_000_000, maxExpressionBytes: Int = 1 << 20, maxIDLength: Int = 256) {
+    public init(maxNodes: Int = 1_000_000, maxExpressionBytes: Int = 1 << 20, maxIDLength: Int = 256,
+                maxBatchCells: Int = 100_000_000) {
         self.maxNodes = maxNodes
         self.maxExpressionBytes = maxExpressionBytes
         self.maxIDLength = maxIDLength
+        self.maxBatchCells = maxBatchCells
     }
 
     /// 413 when an expression of `byteCount` UTF-8 bytes is over ``maxExpressionBytes``: the one check, made by

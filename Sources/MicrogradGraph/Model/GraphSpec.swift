@@ -3,7 +3,7 @@ import Micrograd
 /// A graph request after decoding and validation, nodes in topological order (inputs before users).
 ///
 /// Struct-of-arrays on purpose: a 1,000,000-node request must not cost a heap object per node.
-/// Node `i` is `ops[i]` over inputs `lhs[i]`, `rhs[i]` (indices of earlier nodes, -1 when absent);
+/// Node `i` is `ops[i]` over inputs `lhs[i]`, `rhs[i]` (indices of earlier nodes, `InputSlot.absent` when absent);
 /// `values[i]` is a leaf's data or a `powConst` exponent.
 public struct GraphSpec: Sendable, Equatable {
     public var ids: [String] = []
@@ -29,7 +29,7 @@ public struct GraphSpec: Sendable, Equatable {
     /// Appends a node; returns its index. Inputs must already be in the spec.
     @discardableResult
     public mutating func append(
-        id: String, label: String? = nil, op: Op, lhs: Int32 = -1, rhs: Int32 = -1,
+        id: String, label: String? = nil, op: Op, lhs: Int32 = InputSlot.absent, rhs: Int32 = InputSlot.absent,
         value: Double = 0, isConstant: Bool = false
     ) -> Int32 {
         ids.append(id); labels.append(label); ops.append(op)

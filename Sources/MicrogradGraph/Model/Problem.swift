@@ -16,6 +16,9 @@ public struct Problem: Error, Sendable, Equatable {
         case invalidExpression = "invalid-expression"
         /// Over a size limit (body bytes, expression bytes).
         case tooLarge = "too-large"
+        /// New values for a graph that do not fit it: an id that is not an input leaf, arrays of different
+        /// lengths, an empty array, an unknown `reduce`.
+        case invalidValues = "invalid-values"
 
         /// A short human name of the kind (RFC 9457 `title`).
         public var title: String {
@@ -25,6 +28,7 @@ public struct Problem: Error, Sendable, Equatable {
             case .invalidGraph: "Invalid graph"
             case .invalidExpression: "Invalid expression"
             case .tooLarge: "Request too large"
+            case .invalidValues: "Invalid values"
             }
         }
     }
@@ -60,6 +64,10 @@ public struct Problem: Error, Sendable, Equatable {
         _ detail: String, column: Int?, line: Int? = nil, pointer: String? = "/expression"
     ) -> Problem {
         Problem(.invalidExpression, detail, pointer: pointer, column: column, line: line)
+    }
+
+    public static func invalidValues(_ detail: String, pointer: String?) -> Problem {
+        Problem(.invalidValues, detail, pointer: pointer)
     }
 
     public static func tooLarge(_ detail: String, pointer: String? = nil) -> Problem {

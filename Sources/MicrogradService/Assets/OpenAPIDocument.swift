@@ -83,12 +83,13 @@ paths:
       responses:
         '200':
           description: |
-            The evaluated graph. The evaluation is answered even when it cannot be stored (too large, the store full,
-            or a shared store such as Redis down or slow): the answer then has no `id` member and no `X-Graph-Id`,
-            and `Graph-Not-Stored` names the reason, since no `GET /graph.*?id=` could find it.
+            The evaluated graph (or, for an expression with arrays in `values`, the batch's columns). The evaluation
+            is answered even when it cannot be stored (too large, the store full, or a shared store such as Redis down
+            or slow): the answer then has no `id` member and no `X-Graph-Id`, and `Graph-Not-Stored` names the reason,
+            since no `GET /graph.*?id=` could find it.
           headers:
             X-Graph-Id:
-              description: The id the graph is stored under (for `GET /graph.*?id=`); absent when it was not stored.
+              description: The id the graph is stored under (for `GET /graph.*?id=`); absent for a batch and when it was not stored.
               schema: {type: string, pattern: '^[0-9a-f]{32}$'}
             Graph-Not-Stored:
               description: Present only when the graph was not stored, naming why.
@@ -96,7 +97,9 @@ paths:
           content:
             application/json:
               schema:
-                $ref: '#/components/schemas/EvaluatedGraph'
+                oneOf:
+                  - $ref: '#/components/schemas/EvaluatedGraph'
+                  - $ref: '#/components/schemas/BatchResult'
               examples:
                 lecture:
                   value:
@@ -217,6 +220,165 @@ paths:
           $ref: '#/components/responses/InvalidGraph'
         '503':
           $ref: '#/components/responses/RendererUnavailable'
+  /graphs:
+    post:
+      tags: [graphs]
+      operationId: registerGraph
+      summary: Register a graph, to evaluate it again with other values
+      description: |
+        Takes any `POST /evaluate` request. The graph id is content-addressed: the same graph (ids, ops, inputs,
+        exponents, leaf values, labels, output; not the order the nodes were listed in) always gets the same id:
+        201 the first time, 200 after, with the same body. Registered graphs stay until deleted.
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/EvaluateRequest'
+            examples:
+              neuron:
+                value:
+                  expression: tanh(x1*w1 + x2*w2 + b)
+                  values: {x1: 2, w1: -3, x2: 0, w2: 1, b: 6.881373587019543}
+      responses:
+        '200':
+          description: Already registered.
+          headers:
+            Location:
+              schema: {type: string}
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Registration'
+        '201':
+          description: Registered.
+          headers:
+            Location:
+              description: /graphs/{gid}
+              schema: {type: string}
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Registration'
+              example:
+                graph: 2244fea6b313c2962e449ebd9fd6b0b1
+                output: '#5'
+                inputs: [x1, w1, x2, w2, b]
+                nodes: 10
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '413':
+          $ref: '#/components/responses/TooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+        '422':
+          $ref: '#/components/responses/InvalidGraph'
+        '503':
+          $ref: '#/components/responses/StoreUnavailable'
+        '507':
+          $ref: '#/components/responses/InsufficientStorage'
+  /graphs/{gid}:
+    parameters:
+      - $ref: '#/components/parameters/RegisteredGraphID'
+    get:
+      tags: [graphs]
+      operationId: getRegisteredGraph
+      summary: A registered graph evaluated at its registered values
+      description: The same body as `POST /evaluate` (with `id` = the gid), in the representation asked for.
+      parameters:
+        - $ref: '#/components/parameters/Format'
+      responses:
+        '200':
+          description: The evaluated graph.
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/EvaluatedGraph'
+            text/vnd.graphviz:
+              schema: {type: string}
+            application/vnd.jgf+json:
+              schema:
+                $ref: '#/components/schemas/JGFDocument'
+            image/svg+xml:
+              schema: {type: string}
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '404':
+          $ref: '#/components/responses/NotFound'
+        '406':
+          $ref: '#/components/responses/NotAcceptable'
+        '422':
+          $ref: '#/components/responses/InvalidGraph'
+        '503':
+          $ref: '#/components/responses/RendererUnavailable'
+    delete:
+      tags: [graphs]
+      operationId: deleteRegisteredGraph
+      summary: Forget a registered graph
+      responses:
+        '204':
+          description: Deleted; `GET` answers 404 from now on.
+        '404':
+          $ref: '#/components/responses/NotFound'
+        '503':
+          $ref: '#/components/responses/StoreUnavailable'
+  /graphs/{gid}/evaluate:
+    parameters:
+      - $ref: '#/components/parameters/RegisteredGraphID'
+    post:
+      tags: [graphs]
+      operationId: evaluateRegisteredGraph
+      summary: Evaluate a registered graph with new values, once or over a batch of rows
+      description: |
+        Single (every value a number, or no values): the named leaves take those values, the others keep their
+        registered ones; the answer is exactly what `POST /evaluate` answers for that graph, stored under a new id.
+        Batch (any value an array): all arrays have the same length n; a number is shared by every row. The answer
+        holds the output per row and the gradients asked for (`gradients`, else those of the leaves named in
+        `values`), per row or summed over the rows (`reduce: sum`). Row r is bit for bit the single evaluation
+        with row r's values. Batches are answered in JSON only.
+      parameters:
+        - $ref: '#/components/parameters/Format'
+      requestBody:
+        required: false
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/GraphCall'
+            examples:
+              batch:
+                value:
+                  values: {x1: [2, 1, 0], b: 6.881373587019543}
+                  gradients: [x1, b]
+      responses:
+        '200':
+          description: The evaluation (single) or the batch's columns.
+          content:
+            application/json:
+              schema:
+                oneOf:
+                  - $ref: '#/components/schemas/EvaluatedGraph'
+                  - $ref: '#/components/schemas/BatchResult'
+            text/vnd.graphviz:
+              schema: {type: string}
+            application/vnd.jgf+json:
+              schema:
+                $ref: '#/components/schemas/JGFDocument'
+            image/svg+xml:
+              schema: {type: string}
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '404':
+          $ref: '#/components/responses/NotFound'
+        '406':
+          $ref: '#/components/responses/NotAcceptable'
+        '413':
+          $ref: '#/components/responses/TooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+        '422':
+          $ref: '#/components/responses/InvalidValues'
+        '503':
+          $ref: '#/components/responses/RendererUnavailable'
   /healthz:
     get:
       tags: [operations]
@@ -331,7 +493,71 @@ components:
       schema:
         type: string
         maxLength: 64
+    RegisteredGraphID:
+      name: gid
+      in: path
+      required: true
+      description: The id `POST /graphs` answered.
+      schema:
+        type: string
+        maxLength: 64
   schemas:
+    Registration:
+      type: object
+      required: [graph, output, inputs, nodes]
+      properties:
+        graph:
+          type: string
+          description: The content-addressed graph id.
+        output: {type: string}
+        inputs:
+          type: array
+          description: Every leaf that is not a constant, in node order.
+          items: {type: string}
+        nodes: {type: integer, minimum: 1}
+    GraphCall:
+      type: object
+      additionalProperties: false
+      properties:
+        values:
+          type: object
+          description: Leaf id to a number (every row) or an array of numbers (one per row, n >= 1).
+          additionalProperties:
+            oneOf:
+              - $ref: '#/components/schemas/Number'
+              - type: array
+                minItems: 1
+                items:
+                  $ref: '#/components/schemas/Number'
+        gradients:
+          type: array
+          description: Leaf ids whose gradients a batch returns, in this order.
+          items: {type: string}
+        reduce:
+          type: string
+          enum: [sum]
+    BatchResult:
+      type: object
+      required: [rows, output, value, gradients]
+      properties:
+        graph:
+          type: string
+          description: The registered graph's id.
+        rows: {type: integer, minimum: 1}
+        output: {type: string}
+        value:
+          type: array
+          items:
+            $ref: '#/components/schemas/Number'
+        gradients:
+          type: object
+          description: Per leaf, one number per row, or with `reduce` the sum over the rows.
+          additionalProperties:
+            oneOf:
+              - $ref: '#/components/schemas/Number'
+              - type: array
+                items:
+                  $ref: '#/components/schemas/Number'
     Number:
       description: A double; the strings stand for the non-finite values.
       oneOf:
@@ -445,8 +671,24 @@ components:
           description: The node to differentiate (a name or a `#k` id); by default the last statement's node.
         values:
           type: object
+          description: |
+            Variable name to a number; an array of numbers (one per row) makes the request a batch, answered
+            as `POST /graphs/{gid}/evaluate` answers one (a `BatchResult` without `graph`).
           additionalProperties:
-            $ref: '#/components/schemas/Number'
+            oneOf:
+              - $ref: '#/components/schemas/Number'
+              - type: array
+                minItems: 1
+                items:
+                  $ref: '#/components/schemas/Number'
+        gradients:
+          type: array
+          description: For a batch, the variables whose gradients are returned (default those in `values`).
+          items: {type: string}
+        reduce:
+          type: string
+          description: For a batch, sum each gradient over the rows.
+          enum: [sum]
     EvaluatedNode:
       type: object
       required: [id, data, grad]
@@ -535,6 +777,9 @@ components:
             - /problems/invalid-graph
             - /problems/invalid-expression
             - /problems/too-large
+            - /problems/invalid-values
+            - /problems/insufficient-storage
+            - /problems/internal
             - /problems/unsupported-media-type
             - /problems/not-acceptable
             - /problems/not-found
@@ -582,7 +827,7 @@ components:
                 type: /problems/malformed-json
                 title: Malformed JSON
                 status: 400
-                detail: "expected ',' or '}' in object, found '\"' (at byte 20)"
+                detail: "Expected ',' or '}' in object, found '\"' (at byte 20)."
                 pointer: /nodes/0/id
     NotAcceptable:
       description: No representation offered matches `Accept`.
@@ -626,7 +871,7 @@ components:
                 type: /problems/invalid-graph
                 title: Invalid graph
                 status: 422
-                detail: 'unknown op "mull"; ops: add sub mul div neg pow exp log tanh relu sigmoid (or + - * / **)'
+                detail: 'Unknown op "mull"; ops: add sub mul div neg pow exp log tanh relu sigmoid (or + - * / **).'
                 pointer: /nodes/3/op
             expression:
               x-request:
@@ -641,6 +886,10 @@ components:
                 pointer: /expression
                 column: 4
             unbound:
+              x-request:
+                method: POST
+                path: /evaluate
+                body: {expression: "x + a\n  * c", values: {x: 1}}
               value:
                 type: /problems/invalid-expression
                 title: Invalid expression
@@ -650,6 +899,21 @@ components:
                 line: 1
                 column: 5
                 unbound: [a, c]
+    InvalidValues:
+      description: |
+        An unknown leaf id, a node that is not an input leaf, or a constant in `values` (pointer `/values/<id>`),
+        or in `gradients` (`/gradients/<i>`); arrays of different lengths (pointer to the first that differs);
+        an empty array; an unknown `reduce`; or (for SVG) a graph over the drawing limit.
+      content:
+        application/problem+json:
+          schema:
+            $ref: '#/components/schemas/Problem'
+    InsufficientStorage:
+      description: The registry is at its bound (graphs stay until deleted).
+      content:
+        application/problem+json:
+          schema:
+            $ref: '#/components/schemas/Problem'
     NotFound:
       description: No such graph (never made, evicted, or no most-recent graph on a private server).
       content:

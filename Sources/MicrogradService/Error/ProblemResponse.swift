@@ -28,7 +28,7 @@ public struct ServiceProblem: Error, Sendable, Equatable {
     public init(_ problem: Problem) {
         let status = switch problem.kind {
         case .malformedJSON, .invalidRequest: 400
-        case .invalidGraph, .invalidExpression: 422
+        case .invalidGraph, .invalidExpression, .invalidValues: 422
         case .tooLarge: 413
         }
         self.init(name: problem.kind.rawValue, title: problem.kind.title, status: status, detail: problem.detail,

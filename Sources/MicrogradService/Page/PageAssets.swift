@@ -1492,7 +1492,7 @@ h3 { margin: 1rem 0 0.4rem; font-size: 1rem; }
 
 .layout {
   display: grid;
-  grid-template-columns: minmax(18rem, 25rem) minmax(0, 1fr);
+  grid-template-columns: minmax(17rem, 22rem) minmax(0, 1fr);
   gap: 1rem;
   padding: 0.5rem 1rem 2rem;
   align-items: start;
@@ -1659,7 +1659,7 @@ td.learn { text-align: center; }
 }
 
 """#,
-        etag: "\"e8daf628b89932af\""
+        etag: "\"a85945d5570b7ee3\""
     )
 
     /// web/favicon.svg

@@ -21,6 +21,11 @@ struct EvaluateRoute: Sendable {
         }
         let graph: EvaluatedGraph
         do throws(ServiceProblem) {
+            // Arrays in an expression's values: a batch over a graph that is not registered.
+            if let batch = try ExpressionBatch.answer(request.body, limits: pipeline.limits) {
+                guard format == .json else { throw ServiceProblem.notAcceptable("A batch is answered in JSON only (application/json).") }
+                return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: batch)
+            }
             graph = try pipeline.evaluate(request.body, for: format)
         } catch {
             return .problem(error)

@@ -1,0 +1,235 @@
+import Micrograd
+
+/// The body of `POST /graphs/{gid}/evaluate`: new values for some leaves (a number, or one number per row),
+/// which gradients to return, and whether to sum them over the rows.
+public struct GraphCall: Sendable, Equatable {
+    public enum Value: Sendable, Equatable {
+        case number(Double)
+        case rows([Double])
+    }
+
+    /// In request order.
+    public var values: [(name: String, value: Value)] = []
+    /// Leaf ids, in request order; nil when the request has no "gradients".
+    public var gradients: [String]?
+    public var reduction: BatchReduction = .none
+
+    public init() {}
+
+    /// A batch when any value is an array.
+    public var isBatch: Bool { values.contains { if case .rows = $0.value { true } else { false } } }
+
+    public static func == (l: GraphCall, r: GraphCall) -> Bool {
+        l.values.map(\.name) == r.values.map(\.name) && l.values.map(\.value) == r.values.map(\.value)
+            && l.gradients == r.gradients && l.reduction == r.reduction
+    }
+}
+
+/// Reads a ``GraphCall`` with the same strict JSON scanner as graph requests. Shape errors are 400 with a JSON
+/// pointer (`/values/x1`, `/values/x1/3`, `/gradients/0`, `/reduce`); an empty array and an unknown `reduce`
+/// are 422. Which ids are leaves is the caller's question (it has the graph).
+public enum GraphCallDecoder {
+    public static func decode(_ body: [UInt8]) throws(Problem) -> GraphCall {
+        if body.isEmpty { return GraphCall() }  // no body: evaluate at the registered values
+        let result: Result<GraphCall, Problem> = body.withUnsafeBufferPointer { buffer in
+            var reader = Reader(s: JSONScanner(base: buffer.baseAddress!, count: buffer.count))
+            defer { reader.s.release() }
+            do throws(ScanError) {
+                try reader.readDocument()
+            } catch {
+                let detail = "\(error.message) (at byte \(error.offset))"
+                return .failure(error.outOfRange ? .invalidRequest(detail, pointer: reader.pointer)
+                                                 : .malformedJSON(detail, pointer: reader.pointer))
+            }
+            if let problem = reader.problem { return .failure(problem) }
+            return .success(reader.call)
+        }
+        return try result.get()
+    }
+
+    /// An expression-form `POST /evaluate` request that is a batch (some value an array): its expression and call.
+    /// nil for anything else (graph form, no arrays, or a request the ordinary decoder should word the error for),
+    /// which then takes the ordinary path. A batch with a bad member throws that member's problem.
+    public static func expressionBatch(_ body: [UInt8]) throws(Problem) -> (expression: String, call: GraphCall)? {
+        guard !body.isEmpty else { return nil }
+        let result: Result<(String, GraphCall)?, Problem> = body.withUnsafeBufferPointer { buffer in
+            var reader = Reader(s: JSONScanner(base: buffer.baseAddress!, count: buffer.count))
+            reader.acceptsExpression = true
+            defer { reader.s.release() }
+            do throws(ScanError) {
+                try reader.readDocument()
+            } catch {
+                return .success(nil)  // malformed: the ordinary decoder says where
+            }
+            guard reader.sawArray, !reader.foreign, let expression = reader.expression else { return .success(nil) }
+            if let problem = reader.problem { return .failure(problem) }
+            return .success((expression, reader.call))
+        }
+        return try result.get()
+    }
+
+    struct Reader {
+        var s: JSONScanner
+        var call = GraphCall()
+        var problem: Problem?
+        var pointer = ""
+        /// Expression-form batches: an "expression" member is read; any member of the graph form or unknown marks
+        /// the request as not ours (`foreign`).
+        var acceptsExpression = false
+        var expression: String?
+        var foreign = false
+        var sawArray = false
+
+        mutating func record(_ p: Problem) { if problem == nil { problem = p } }
+
+        mutating func readDocument() throws(ScanError) {
+            guard try s.peek() == UInt8(ascii: "{") else {
+                try s.skipValue()
+                try expectEnd()
+                record(.invalidRequest("the request body must be a JSON object", pointer: ""))
+                return
+            }
+            var seen = Set<String>()
+            if try !s.open(UInt8(ascii: "{"), close: UInt8(ascii: "}")) {
+                repeat {
+                    let name = String(decoding: try s.readKey(), as: UTF8.self)
+                    pointer = "/" + JSONPointer.escape(name)
+                    if !seen.insert(name).inserted {
+                        record(.invalidRequest("duplicate member \"\(name)\"", pointer: pointer))
+                        try s.skipValue()
+                        continue
+                    }
+                    switch name {
+                    case "values": try readValues()
+                    case "gradients": try readGradients()
+                    case "reduce": try readReduce()
+                    case "expression" where acceptsExpression:
+                        if try s.peek() == UInt8(ascii: "\"") {
+                            expression = String(decoding: try s.readString(), as: UTF8.self)
+                        } else {
+                            foreign = true
+                            try s.skipValue()
+                        }
+                    default:
+                        foreign = true
+                        // Not an expression batch (a graph form's "nodes", say): stop here, unread.
+                        if acceptsExpression { throw ScanError(message: "not an expression batch", offset: s.pos) }
+                        record(.invalidRequest(
+                            "unknown member \"\(name)\"; an evaluation has \"values\", \"gradients\" and \"reduce\"",
+                            pointer: pointer))
+                        try s.skipValue()
+                    }
+                } while try s.nextMember(close: UInt8(ascii: "}"))
+            }
+            pointer = ""
+            try expectEnd()
+        }
+
+        mutating func expectEnd() throws(ScanError) {
+            s.skipWhitespace()
+            guard s.pos == s.end else { throw s.error("unexpected content after the JSON value") }
+        }
+
+        mutating func readValues() throws(ScanError) {
+            guard try s.peek() == UInt8(ascii: "{") else {
+                record(.invalidRequest("\"values\" must be an object mapping leaf ids to numbers or arrays of numbers",
+                                       pointer: "/values"))
+                return try s.skipValue()
+            }
+            if try s.open(UInt8(ascii: "{"), close: UInt8(ascii: "}")) { return }
+            var seen = Set<String>()
+            repeat {
+                let name = String(decoding: try s.readKey(), as: UTF8.self)
+                pointer = "/values/" + JSONPointer.escape(name)
+                if !seen.insert(name).inserted {
+                    record(.invalidRequest("duplicate leaf \"\(name)\" in \"values\"", pointer: pointer))
+                    try s.skipValue()
+                    continue
+                }
+                if try s.peek() == UInt8(ascii: "[") {
+                    if let rows = try readRows(name) { call.values.append((name, .rows(rows))) }
+                } else if let v = try readNumberOrNonFinite() {
+                    call.values.append((name, .number(v)))
+                } else {
+                    record(.invalidRequest(
+                        "the value of \"\(name)\" must be a number (or \"NaN\", \"Infinity\", \"-Infinity\") or an array of them",
+                        pointer: pointer))
+                }
+            } while try s.nextMember(close: UInt8(ascii: "}"))
+        }
+
+        mutating func readRows(_ name: String) throws(ScanError) -> [Double]? {
+            let base = pointer
+            sawArray = true
+            if try s.open(UInt8(ascii: "["), close: UInt8(ascii: "]")) {
+                record(.invalidValues("the rows of \"\(name)\" are empty; a batch has at least one row", pointer: base))
+                return nil
+            }
+            var rows: [Double] = []
+            var ok = true
+            repeat {
+                if let v = try readNumberOrNonFinite() {
+                    rows.append(v)
+                } else {
+                    if ok {
+                        record(.invalidRequest(
+                            "row \(rows.count) of \"\(name)\" must be a number (or \"NaN\", \"Infinity\", \"-Infinity\")",
+                            pointer: base + "/\(rows.count)"))
+                    }
+                    ok = false
+                    rows.append(0)
+                }
+            } while try s.nextMember(close: UInt8(ascii: "]"))
+            return ok ? rows : nil
+        }
+
+        mutating func readGradients() throws(ScanError) {
+            guard try s.peek() == UInt8(ascii: "[") else {
+                record(.invalidRequest("\"gradients\" must be an array of leaf ids", pointer: "/gradients"))
+                return try s.skipValue()
+            }
+            var ids: [String] = []
+            if try !s.open(UInt8(ascii: "["), close: UInt8(ascii: "]")) {
+                repeat {
+                    if try s.peek() == UInt8(ascii: "\"") {
+                        ids.append(String(decoding: try s.readString(), as: UTF8.self))
+                    } else {
+                        record(.invalidRequest("\"gradients\" must hold leaf ids (strings)", pointer: "/gradients/\(ids.count)"))
+                        try s.skipValue()
+                        ids.append("")
+                    }
+                } while try s.nextMember(close: UInt8(ascii: "]"))
+            }
+            call.gradients = ids
+        }
+
+        mutating func readReduce() throws(ScanError) {
+            guard try s.peek() == UInt8(ascii: "\"") else {
+                record(.invalidRequest("\"reduce\" must be a string (\"sum\")", pointer: "/reduce"))
+                return try s.skipValue()
+            }
+            let text = try s.readString()
+            if text.elementsEqual("sum".utf8) {
+                call.reduction = .sum
+            } else {
+                record(.invalidValues("\"reduce\" can only be \"sum\"; got \"\(String(decoding: text, as: UTF8.self))\"",
+                                      pointer: "/reduce"))
+            }
+        }
+
+        /// A number, or "NaN", "Infinity", "-Infinity"; nil (value skipped) for anything else.
+        mutating func readNumberOrNonFinite() throws(ScanError) -> Double? {
+            let c = try s.peek()
+            if c == UInt8(ascii: "-") || s.isDigit(c) { return try s.readNumber() }
+            if c == UInt8(ascii: "\"") {
+                let text = try s.readString()
+                if text.elementsEqual("NaN".utf8) { return .nan }
+                if text.elementsEqual("Infinity".utf8) { return .infinity }
+                if text.elementsEqual("-Infinity".utf8) { return -.infinity }
+                return nil
+            }
+            try s.skipValue()
+            return nil
+        }
+    }
+}

@@ -1,0 +1,87 @@
+import MicrogradGraph
+
+/// The id of a registered graph: a hash of its content, so registering the same graph again finds it.
+///
+/// Content is every node (id, label, op, input ids, value or exponent bits, whether a leaf is a constant) in id
+/// order, then the output's id: the order the nodes were listed in does not matter, anything else does.
+/// Each field is length-prefixed, so no two different graphs serialize alike. SHA-256 (not a fast hash) because
+/// the key is the graph's identity: a crafted collision would let one client's graph answer for another's.
+/// The gid is the first 128 bits, in hex (the same shape as evaluation ids).
+enum ContentKey {
+    static func key(for spec: GraphSpec) -> String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(spec.count * 48)
+        func field(_ b: some Collection<UInt8>) {
+            var n = UInt32(b.count)
+            for _ in 0..<4 { bytes.append(UInt8(n & 0xFF)); n >>= 8 }
+            bytes.append(contentsOf: b)
+        }
+        func word(_ v: UInt64) {
+            var v = v
+            for _ in 0..<8 { bytes.append(UInt8(v & 0xFF)); v >>= 8 }
+        }
+        let order = spec.ids.indices.sorted { spec.ids[$0].utf8.lexicographicallyPrecedes(spec.ids[$1].utf8) }
+        word(UInt64(spec.count))
+        for i in order {
+            field(spec.ids[i].utf8)
+            if let label = spec.labels[i] { bytes.append(1); field(label.utf8) } else { bytes.append(0) }
+            bytes.append(spec.ops[i].rawValue)
+            for input in [spec.lhs[i], spec.rhs[i]] {
+                if input >= 0 { bytes.append(1); field(spec.ids[Int(input)].utf8) } else { bytes.append(0) }
+            }
+            word(spec.values[i].bitPattern)
+            bytes.append(spec.isConstant[i] ? 1 : 0)
+        }
+        if spec.output >= 0 { field(spec.ids[Int(spec.output)].utf8) }
+        let digest = SHA256.hash(bytes)
+        let hex: [UInt8] = Array("0123456789abcdef".utf8)
+        var text: [UInt8] = []
+        for b in digest.prefix(16) { text.append(hex[Int(b >> 4)]); text.append(hex[Int(b & 15)]) }
+        return String(decoding: text, as: UTF8.self)
+    }
+}
+
+/// SHA-256 (FIPS 180-4), enough for content keys: the toolchain on Linux has no CryptoKit.
+enum SHA256 {
+    private static let k: [UInt32] = [
+        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+        0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+        0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+        0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+        0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+        0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+        0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+    ]
+
+    static func hash(_ message: [UInt8]) -> [UInt8] {
+        var h: [UInt32] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]
+        var data = message
+        let bitLength = UInt64(message.count) &* 8
+        data.append(0x80)
+        while data.count % 64 != 56 { data.append(0) }
+        for shift in stride(from: 56, through: 0, by: -8) { data.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift))) }
+        var w = [UInt32](repeating: 0, count: 64)
+        for chunk in stride(from: 0, to: data.count, by: 64) {
+            for t in 0..<16 {
+                let j = chunk + 4 * t
+                w[t] = UInt32(data[j]) << 24 | UInt32(data[j + 1]) << 16 | UInt32(data[j + 2]) << 8 | UInt32(data[j + 3])
+            }
+            for t in 16..<64 {
+                let s0 = rotr(w[t - 15], 7) ^ rotr(w[t - 15], 18) ^ (w[t - 15] >> 3)
+                let s1 = rotr(w[t - 2], 17) ^ rotr(w[t - 2], 19) ^ (w[t - 2] >> 10)
+                w[t] = w[t - 16] &+ s0 &+ w[t - 7] &+ s1
+            }
+            var a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7]
+            for t in 0..<64 {
+                let t1 = hh &+ (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) &+ ((e & f) ^ (~e & g)) &+ k[t] &+ w[t]
+                let t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) &+ ((a & b) ^ (a & c) ^ (b & c))
+                hh = g; g = f; f = e; e = d &+ t1; d = c; c = b; b = a; a = t1 &+ t2
+            }
+            h[0] &+= a; h[1] &+= b; h[2] &+= c; h[3] &+= d; h[4] &+= e; h[5] &+= f; h[6] &+= g; h[7] &+= hh
+        }
+        return h.flatMap { v in [UInt8(v >> 24), UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
+    }
+
+    @inline(__always) private static func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { x >> n | x << (32 - n) }
+}
