@@ -127,5 +127,8 @@ struct ReplicaTests {
         let result = try run(["serve", "--port", "0", "--store", "rediss://host:1"])
         #expect(result.status != 0)
         #expect(result.stderr.contains("--store"))
+        let fromEnvironment = try run(["serve", "--port", "0"], environment: ["STORE": "redis://host:99999"])
+        #expect(fromEnvironment.status != 0)
+        #expect(fromEnvironment.stderr.contains("port must be 1-65535"))
     }
 }

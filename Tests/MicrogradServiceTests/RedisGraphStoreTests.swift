@@ -273,3 +273,59 @@ private func sameGraph(_ a: EvaluatedGraph, _ b: EvaluatedGraph) -> Bool {
         for id in ids { #expect(get(fresh, "/graph.json", id: id).status == 200, "\(id)") }
     }
 }
+
+/// POST/GET/DELETE /graphs through two services sharing one real redis-server.
+@Suite struct RedisRegisteredGraphTests {
+    private func replica(_ redis: RedisServer) -> (GraphService, RedisGraphStore) {
+        let store = RedisGraphStore(configuration: redis.configuration(commandTimeout: .milliseconds(300), probeInterval: .milliseconds(250)))
+        return (GraphService(store: store), store)
+    }
+
+    private func call(_ service: GraphService, _ method: String, _ path: String, _ body: String = "") -> HTTPResponse {
+        service.respond(to: HTTPRequest(
+            method: method, path: path, headers: body.isEmpty ? [] : [("Content-Type", "application/json")], body: Array(body.utf8)))
+    }
+
+    @Test func registrationsAreSharedDeletedEverywhereAnd503WhileRedisIsDown() throws {
+        let redis = try RedisServer()
+        let (a, storeA) = replica(redis)
+        let (b, storeB) = replica(redis)
+        defer { storeA.client.close(); storeB.client.close() }
+        let created = call(a, "POST", "/graphs", request)
+        #expect(created.status == 201, "\(text(created))")
+        let location = try #require(created.header("Location"))
+        #expect(call(b, "POST", "/graphs", request).status == 200)  // same content, same gid, on another replica
+        #expect(call(b, "GET", location).status == 200)
+        let single = call(b, "POST", location + "/evaluate", #"{"values":{"a":1}}"#)
+        #expect(single.status == 200 && single.header("X-Graph-Id") != nil)
+        #expect(call(a, "DELETE", location).status == 204)
+        #expect(call(b, "GET", location).status == 404)  // no replica caches it: the delete is seen at once
+
+        #expect(call(a, "POST", "/graphs", request).status == 201)
+        redis.stop()
+        for response in [call(a, "POST", "/graphs", request), call(b, "GET", location), call(b, "DELETE", location),
+                         call(b, "POST", location + "/evaluate", #"{"values":{"a":1}}"#)] {
+            #expect(response.status == 503, "\(text(response))")
+            #expect(response.header("Retry-After") == "1")
+        }
+        #expect(call(a, "GET", "/readyz").status == 200)
+    }
+
+    /// A registration answered 201 survives kill -9 of redis-server (appendfsync always) and a new replica.
+    @Test func anAcknowledgedRegistrationSurvivesKill9AndANewReplica() throws {
+        let redis = try RedisServer(arguments: ["--appendonly", "yes", "--appendfsync", "always"])
+        let (a, storeA) = replica(redis)
+        defer { storeA.client.close() }
+        var locations: [String] = []
+        for index in 0..<10 {
+            let created = call(a, "POST", "/graphs", request.replacingOccurrences(of: "10}", with: "\(index).5}"))
+            #expect(created.status == 201)
+            locations.append(try #require(created.header("Location")))
+        }
+        redis.kill9()
+        try redis.start()
+        let (fresh, freshStore) = replica(redis)
+        defer { freshStore.client.close() }
+        for location in locations { #expect(call(fresh, "GET", location).status == 200, "\(location)") }
+    }
+}

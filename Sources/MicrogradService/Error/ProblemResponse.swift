@@ -85,8 +85,11 @@ public struct ServiceProblem: Error, Sendable, Equatable {
 extension HTTPResponse {
     /// An RFC 9457 `application/problem+json` response for `problem`.
     static func problem(_ problem: ServiceProblem, headers: [(String, String)] = []) -> HTTPResponse {
-        HTTPResponse(
-            status: problem.status, headers: [("Content-Type", "application/problem+json")] + headers, body: problem.body)
+        // A store that cannot answer is retried: the Redis store's breaker probes again within a second.
+        let retry = problem.name == "store-unavailable" ? [("Retry-After", "1")] : []
+        return HTTPResponse(
+            status: problem.status, headers: [("Content-Type", "application/problem+json")] + headers + retry,
+            body: problem.body)
     }
 
     static func problem(_ problem: Problem) -> HTTPResponse {

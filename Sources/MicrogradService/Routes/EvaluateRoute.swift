@@ -31,8 +31,15 @@ struct EvaluateRoute: Sendable {
             return .problem(error)
         }
         metrics.recordGraph(nodes: graph.spec.count)
-        // The answer does not wait on the store: a graph too large to keep, or a store that is down, still gets
-        // its evaluation, without an id (no replica could find it) and with a header naming why.
+        return Self.storeAndAnswer(graph, store: store, format: format, pipeline: pipeline, logger: logger)
+    }
+
+    /// Keeps an evaluated graph and answers it: POST /evaluate and a single POST /graphs/{gid}/evaluate alike.
+    /// The answer does not wait on the store: a graph too large to keep, or a store that is down, still gets
+    /// its evaluation, without an id (no replica could find it) and with a header naming why.
+    static func storeAndAnswer(
+        _ graph: EvaluatedGraph, store: any GraphStore, format: GraphFormat, pipeline: EvaluationPipeline, logger: Logger
+    ) -> HTTPResponse {
         let id = store.newEvaluationID()
         switch store.putEvaluation(graph, id: id) {
         case .stored:
@@ -42,7 +49,7 @@ struct EvaluateRoute: Sendable {
                 logger.warning("evaluated graph not stored", metadata: ["reason": "\(why)"])
             }
             var response = GraphRepresentation.response(for: graph, id: nil, format: format, pipeline: pipeline)
-            if response.status == 200 { response.headers.append((Self.notStoredHeader, Self.name(of: reason))) }
+            if response.status == 200 { response.headers.append((notStoredHeader, name(of: reason))) }
             return response
         }
     }

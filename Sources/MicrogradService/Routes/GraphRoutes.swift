@@ -26,8 +26,7 @@ struct GraphRoutes: Sendable {
             if let id { return .problem(.notFound("No graph with id '\(id)' is stored here (never made, or evicted).")) }
             return .problem(.notFound("No graph has been evaluated yet: POST one to /evaluate first."))
         case .unavailable(let reason):
-            // Retry-After: the store's breaker probes again within a second.
-            return .problem(.storeUnavailable("The graph store cannot answer: \(reason)."), headers: [("Retry-After", "1")])
+            return .problem(.storeUnavailable("The graph store cannot answer: \(reason)."))
         }
     }
 }

@@ -173,11 +173,7 @@ struct RegisteredGraphRoutes: Sendable {
                 if format == .svg, let problem = pipeline.svgLimitProblem(nodes: spec.count) { throw problem }
                 let graph = GraphEvaluator.evaluate(changed)
                 metrics.recordGraph(nodes: spec.count)
-                let id = store.newEvaluationID()
-                if case .notStored(.unavailable(let reason)) = store.putEvaluation(graph, id: id) {
-                    logger.warning("evaluated graph not stored", metadata: ["id": "\(id)", "reason": "\(reason)"])
-                }
-                return GraphRepresentation.response(for: graph, id: id, format: format, pipeline: pipeline)
+                return EvaluateRoute.storeAndAnswer(graph, store: store, format: format, pipeline: pipeline, logger: logger)
             }
             guard format == .json else {
                 throw ServiceProblem.notAcceptable("A batch is answered in JSON only (application/json).")
