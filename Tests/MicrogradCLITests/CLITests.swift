@@ -401,30 +401,6 @@ func withoutID(_ response: RawResponse) -> String {
     response.text.replacingOccurrences(of: response.header("X-Graph-Id") ?? "no id", with: "local")
 }
 
-/// Polls `condition` every millisecond until it holds; false after `seconds` (a hang guard).
-func eventually(seconds: Double = 60, _ condition: () -> Bool) -> Bool {
-    let deadline = DispatchTime.now() + seconds
-    while !condition() {
-        if DispatchTime.now() > deadline { return false }
-        usleep(1_000)
-    }
-    return true
-}
-
-/// True when a connection to `port` is refused.
-func isRefused(_ port: Int) -> Bool {
-    (try? TestConnection(port: port, timeoutSeconds: 5)) == nil
-}
-
-/// A value shared between threads.
-final class Shared<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-    init(_ value: Value) { self.value = value }
-    func withLock<R>(_ body: (inout Value) -> R) -> R { lock.withLock { body(&value) } }
-    var current: Value { lock.withLock { value } }
-}
-
 struct CLIFailure: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }

@@ -56,31 +56,6 @@ func withServer<R>(
     return try body(server)
 }
 
-/// Runs `body(i)` for i in 0..<count, each on its own thread (blocking socket I/O must not sit on the
-/// cooperative pool), and waits for all of them.
-func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
-    let group = DispatchGroup()
-    for index in 0..<count {
-        group.enter()
-        let thread = Thread {
-            body(index)
-            group.leave()
-        }
-        thread.stackSize = 1 << 20
-        thread.start()
-    }
-    group.wait()
-}
-
-/// A value shared between test threads.
-final class Shared<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-    init(_ value: Value) { self.value = value }
-    func withLock<R>(_ body: (inout Value) -> R) -> R { lock.withLock { body(&value) } }
-    var current: Value { lock.withLock { value } }
-}
-
 /// Echoes what the server understood of the request, one fact per line, then the body size.
 let describingHandler: HTTPServer.Handler = { request in
     var lines = ["method=\(request.method)", "path=\(request.path)"]
@@ -119,22 +94,3 @@ final class Gate: Sendable {
     }
 }
 
-/// Polls `condition` every millisecond until it holds; false after `seconds` (a hang guard, not a timing window).
-func eventually(seconds: Double = 30, _ condition: () -> Bool) -> Bool {
-    let deadline = DispatchTime.now() + seconds
-    while !condition() {
-        if DispatchTime.now() > deadline { return false }
-        usleep(1_000)
-    }
-    return true
-}
-
-/// True when a connection to `port` is refused (the server no longer listens there).
-func isRefused(_ port: Int) -> Bool {
-    do {
-        _ = try TestConnection(port: port, timeoutSeconds: 5)
-        return false
-    } catch {
-        return true
-    }
-}
