@@ -21,13 +21,19 @@ struct EvaluateRoute: Sendable {
         }
         let graph: EvaluatedGraph
         do throws(ServiceProblem) {
-            // Arrays in an expression's values: a batch over a graph that is not registered.
-            if let batch = try ExpressionBatch.answer(request.body, limits: pipeline.limits) {
-                guard format == .json else { throw ServiceProblem.notAcceptable("A batch is answered in JSON only (application/json).") }
-                return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: batch)
-            }
             graph = try pipeline.evaluate(request.body, for: format)
         } catch {
+            // Arrays, "gradients" or "reduce" in an expression's request make it a batch over a graph that is not
+            // registered. The single-graph decoder refuses those, so only a refused request is read again as a
+            // batch: every other request is parsed once.
+            do throws(ServiceProblem) {
+                if let batch = try ExpressionBatch.answer(request.body, limits: pipeline.limits) {
+                    guard format == .json else { throw ServiceProblem.notAcceptable("A batch is answered in JSON only (application/json).") }
+                    return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: batch)
+                }
+            } catch let batchProblem {
+                return .problem(batchProblem)
+            }
             return .problem(error)
         }
         metrics.recordGraph(nodes: graph.spec.count)
