@@ -19,6 +19,10 @@ public final class RedisGraphStore: GraphStore {
     public static let defaultTTL = Duration.seconds(3600)
     public static let defaultConnectTimeout = RedisConfiguration.defaultConnectTimeout
     public static let defaultCommandTimeout = RedisConfiguration.defaultCommandTimeout
+    /// Worker threads per core that `micrograd serve` defaults to with this store: each evaluation blocks its worker
+    /// for one Redis round trip, so more workers than cores overlap those waits (Benchmarks/redis-store/RESULTS.md:
+    /// 2 workers on 2 cores gave 32% of the memory store's small-request throughput, 8 workers 59%).
+    public static let workerThreadsPerCore = 4
 
     public let client: RedisClient
     public let ttl: Duration
