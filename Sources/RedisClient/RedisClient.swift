@@ -1,3 +1,4 @@
+import Dispatch
 import Synchronization
 
 #if canImport(Glibc)
@@ -39,6 +40,20 @@ public final class RedisClient: Sendable {
         var closed = false
     }
     private let breaker = Mutex(Breaker())
+
+    /// One caller of `sharedPipeline`: its commands, and its replies once the round trip carrying them is back.
+    private final class Waiter: Sendable {
+        let commands: [[[UInt8]]]
+        let outcome = Mutex<Result<[RedisValue], RedisError>?>(nil)
+        let wake = DispatchSemaphore(value: 0)
+        init(_ commands: [[[UInt8]]]) { self.commands = commands }
+    }
+    private struct Batch {
+        var queue: [Waiter] = []
+        /// A caller is sending a round trip; callers arriving now queue for the next one.
+        var leading = false
+    }
+    private let batch = Mutex(Batch())
 
     public init(configuration: RedisConfiguration, observer: @escaping @Sendable (Event) -> Void = { _ in }) {
         self.configuration = configuration
@@ -85,6 +100,45 @@ public final class RedisClient: Sendable {
             open(after: error)
             throw error
         }
+    }
+
+    /// `pipeline`, with concurrent callers sharing round trips (group commit): while one caller's round trip is in
+    /// flight, others queue, and the next round trip carries all of their commands in one pipeline: one write, one
+    /// Redis wakeup and one read for many callers instead of one each. Each caller returns once its own replies are
+    /// back, so what it wrote is in Redis when it returns (as with `pipeline`); a failure fails the whole batch.
+    public func sharedPipeline(_ commands: [[[UInt8]]]) throws(RedisError) -> [RedisValue] {
+        let mine = Waiter(commands)
+        let leads = batch.withLock { state in
+            state.queue.append(mine)
+            if state.leading { return false }
+            state.leading = true
+            return true
+        }
+        if !leads {
+            mine.wake.wait()
+            // Woken with replies, or without: then it heads the queue and leads the next round trip.
+            if let outcome = mine.outcome.withLock({ $0 }) { return try outcome.get() }
+        }
+        let group = batch.withLock { state in
+            defer { state.queue.removeAll() }
+            return state.queue
+        }
+        let outcome: Result<[RedisValue], RedisError>
+        do { outcome = .success(try pipeline(group.flatMap(\.commands))) } catch { outcome = .failure(error) }
+        var offset = 0
+        for waiter in group {
+            let count = waiter.commands.count
+            waiter.outcome.withLock { $0 = outcome.map { Array($0[offset..<offset + count]) } }
+            offset += count
+        }
+        let next = batch.withLock { state in
+            if let first = state.queue.first { return Optional(first) }  // still leading: `first` takes over
+            state.leading = false
+            return nil
+        }
+        for waiter in group where waiter !== mine { waiter.wake.signal() }
+        next?.wake.signal()
+        return try mine.outcome.withLock { $0 }!.get()
     }
 
     /// Runs `body` on an idle connection or a new one, and keeps the connection unless it failed. A reused connection

@@ -79,7 +79,8 @@ public final class RedisGraphStore: GraphStore {
             commands.append([Array("SET".utf8), Self.recentKey, Array(id.utf8), Array("EX".utf8), seconds])
         }
         do {
-            for reply in try client.pipeline(commands) {
+            // Shared: concurrent evaluations' writes go to Redis in one round trip (Benchmarks/redis-store/RESULTS.md).
+            for reply in try client.sharedPipeline(commands) {
                 if let refusal = Self.refusal(reply) { return .notStored(refusal) }
             }
             return .stored
