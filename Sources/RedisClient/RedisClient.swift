@@ -1,5 +1,11 @@
-import Foundation
+import Dispatch
 import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A thread-safe Redis client for blocking callers (HTTP worker threads): a small pool of hiredis connections behind
 /// a circuit breaker.
@@ -34,6 +40,20 @@ public final class RedisClient: Sendable {
         var closed = false
     }
     private let breaker = Mutex(Breaker())
+
+    /// One caller of `sharedPipeline`: its commands, and its replies once the round trip carrying them is back.
+    private final class Waiter: Sendable {
+        let commands: [[[UInt8]]]
+        let outcome = Mutex<Result<[RedisValue], RedisError>?>(nil)
+        let wake = DispatchSemaphore(value: 0)
+        init(_ commands: [[[UInt8]]]) { self.commands = commands }
+    }
+    private struct Batch {
+        var queue: [Waiter] = []
+        /// A caller is sending a round trip; callers arriving now queue for the next one.
+        var leading = false
+    }
+    private let batch = Mutex(Batch())
 
     public init(configuration: RedisConfiguration, observer: @escaping @Sendable (Event) -> Void = { _ in }) {
         self.configuration = configuration
@@ -80,6 +100,45 @@ public final class RedisClient: Sendable {
             open(after: error)
             throw error
         }
+    }
+
+    /// `pipeline`, with concurrent callers sharing round trips (group commit): while one caller's round trip is in
+    /// flight, others queue, and the next round trip carries all of their commands in one pipeline: one write, one
+    /// Redis wakeup and one read for many callers instead of one each. Each caller returns once its own replies are
+    /// back, so what it wrote is in Redis when it returns (as with `pipeline`); a failure fails the whole batch.
+    public func sharedPipeline(_ commands: [[[UInt8]]]) throws(RedisError) -> [RedisValue] {
+        let mine = Waiter(commands)
+        let leads = batch.withLock { state in
+            state.queue.append(mine)
+            if state.leading { return false }
+            state.leading = true
+            return true
+        }
+        if !leads {
+            mine.wake.wait()
+            // Woken with replies, or without: then it heads the queue and leads the next round trip.
+            if let outcome = mine.outcome.withLock({ $0 }) { return try outcome.get() }
+        }
+        let group = batch.withLock { state in
+            defer { state.queue.removeAll() }
+            return state.queue
+        }
+        let outcome: Result<[RedisValue], RedisError>
+        do { outcome = .success(try pipeline(group.flatMap(\.commands))) } catch { outcome = .failure(error) }
+        var offset = 0
+        for waiter in group {
+            let count = waiter.commands.count
+            waiter.outcome.withLock { $0 = outcome.map { Array($0[offset..<offset + count]) } }
+            offset += count
+        }
+        let next = batch.withLock { state in
+            if let first = state.queue.first { return Optional(first) }  // still leading: `first` takes over
+            state.leading = false
+            return nil
+        }
+        for waiter in group where waiter !== mine { waiter.wake.signal() }
+        next?.wake.signal()
+        return try mine.outcome.withLock { $0 }!.get()
     }
 
     /// Runs `body` on an idle connection or a new one, and keeps the connection unless it failed. A reused connection
@@ -147,15 +206,17 @@ public final class RedisClient: Sendable {
 
     /// One background thread per outage: it ends when a probe succeeds or the client is closed or released.
     private func startProbing(_ interval: Duration) {
-        let thread = Thread { [weak self] in
+        let started = detachThread { [weak self] in
             while true {
-                Thread.sleep(forTimeInterval: Double(interval.components.seconds)
-                    + Double(interval.components.attoseconds) / 1e18)
+                var pause = timespec(tv_sec: Int(interval.components.seconds),
+                                     tv_nsec: Int(interval.components.attoseconds / 1_000_000_000))
+                var remaining = timespec()
+                while nanosleep(&pause, &remaining) != 0 && errno == EINTR { pause = remaining }
                 guard let self, self.probeOnce() else { return }
             }
         }
-        thread.name = "redis-probe"
-        thread.start()
+        // No thread (resources exhausted): the next failure tries again, rather than nothing ever probing.
+        if !started { breaker.withLock { $0.probing = false } }
     }
 
     /// One probe; true when probing should go on.
@@ -180,4 +241,26 @@ public final class RedisClient: Sendable {
             return true
         }
     }
+}
+
+/// Runs `body` on a new detached thread. A pthread, not Foundation's `Thread`: importing Foundation links its
+/// static archive and ICU data into the `--static-swift-stdlib` binary (the image's binary grew from 16 MB to 60 MB).
+/// False when no thread could be made.
+private func detachThread(_ body: @escaping @Sendable () -> Void) -> Bool {
+    final class Body: Sendable {
+        let run: @Sendable () -> Void
+        init(_ run: @escaping @Sendable () -> Void) { self.run = run }
+    }
+    let context = Unmanaged.passRetained(Body(body)).toOpaque()
+    var thread = pthread_t()
+    let status = pthread_create(&thread, nil, { context in
+        Unmanaged<Body>.fromOpaque(context!).takeRetainedValue().run()
+        return nil
+    }, context)
+    guard status == 0 else {
+        Unmanaged<Body>.fromOpaque(context).release()
+        return false
+    }
+    pthread_detach(thread)
+    return true
 }

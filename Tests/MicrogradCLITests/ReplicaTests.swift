@@ -61,6 +61,24 @@ struct ReplicaTests {
         try TestConnection(port: port).request("GET", target)
     }
 
+    /// Each evaluation waits a Redis round trip on its worker, so with Redis the default is 4x the workers of the
+    /// memory store (cores); `--threads`/`THREADS` still win.
+    @Test func withRedisTheDefaultWorkerCountIsFourTimesTheCores() throws {
+        let redis = try RedisServer()
+        let local = ["--host", "127.0.0.1", "--port", "0"]
+        let memory = try ServeProcess(arguments: local)
+        defer { memory.stop() }
+        let cores = try #require(setting("threads", in: memory.startupLine).flatMap(Int.init))
+        memory.stop()
+        let shared = try ServeProcess(arguments: local + ["--store", redis.url])
+        defer { shared.stop() }
+        #expect(setting("threads", in: shared.startupLine) == "\(4 * cores)")
+        shared.stop()
+        let chosen = try ServeProcess(arguments: local, environment: ["STORE": redis.url, "THREADS": "3"])
+        defer { chosen.stop() }
+        #expect(setting("threads", in: chosen.startupLine) == "3")
+    }
+
     /// With `appendfsync always` nothing acknowledged is lost to the kill -9, so every acknowledged id must be found
     /// again once Redis is back: a 404 would be a lost write or a wrong answer.
     @Test func anIDMintedOnOneReplicaIsReadOnTheOtherAndOutagesAre503NeverWrong404s() throws {

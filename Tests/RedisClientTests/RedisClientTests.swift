@@ -112,6 +112,53 @@ import Testing
         #expect(try client.command("DBSIZE") == .integer(1600))
     }
 
+    /// Group commit: concurrent callers share round trips, yet each gets exactly its own replies, in order; a dead
+    /// Redis fails every queued caller (none is left waiting), and a returning one serves them again.
+    @Test func sharedPipelinesGiveEachCallerItsOwnReplies() throws {
+        let redis = try RedisServer()
+        let client = RedisClient(configuration: redis.configuration())
+        defer { client.close() }
+        let failures = Atomic(0), roundTrips = Atomic(0)
+        let counting = RedisClient(configuration: redis.configuration()) { event in
+            if case .roundTrip = event { roundTrips.add(1, ordering: .relaxed) }
+        }
+        defer { counting.close() }
+        let group = DispatchGroup()
+        for thread in 0..<8 {
+            group.enter()
+            Thread.detachNewThread {
+                defer { group.leave() }
+                for index in 0..<200 {
+                    let key = "s\(thread)-\(index)", commands = thread % 2 == 0
+                        ? [["SET", key, key], ["GET", key]] : [["SET", key, key], ["STRLEN", key], ["GET", key]]
+                    let expected: [RedisValue] = thread % 2 == 0
+                        ? [.status("OK"), .bulk(Array(key.utf8))]
+                        : [.status("OK"), .integer(Int64(key.utf8.count)), .bulk(Array(key.utf8))]
+                    let replies = try? counting.sharedPipeline(commands.map { $0.map { Array($0.utf8) } })
+                    if replies != expected { failures.add(1, ordering: .relaxed) }
+                }
+            }
+        }
+        #expect(group.wait(timeout: .now() + 60) == .success)
+        #expect(failures.load(ordering: .relaxed) == 0)
+        #expect(try client.command("DBSIZE") == .integer(1600))
+        #expect(roundTrips.load(ordering: .relaxed) <= 1600)
+
+        redis.stop()
+        let errors = Atomic(0)
+        for _ in 0..<8 {
+            group.enter()
+            Thread.detachNewThread {
+                defer { group.leave() }
+                for _ in 0..<20 {
+                    if (try? counting.sharedPipeline([[Array("PING".utf8)]])) == nil { errors.add(1, ordering: .relaxed) }
+                }
+            }
+        }
+        #expect(group.wait(timeout: .now() + 30) == .success, "a queued caller was left waiting")
+        #expect(errors.load(ordering: .relaxed) == 160)
+    }
+
     @Test func breakerOpensWhenRedisDiesAndClosesWithin2sOfItsReturn() throws {
         let redis = try RedisServer()
         let client = RedisClient(configuration: redis.configuration(probeInterval: .milliseconds(250)))

@@ -19,6 +19,10 @@ public final class RedisGraphStore: GraphStore {
     public static let defaultTTL = Duration.seconds(3600)
     public static let defaultConnectTimeout = RedisConfiguration.defaultConnectTimeout
     public static let defaultCommandTimeout = RedisConfiguration.defaultCommandTimeout
+    /// Worker threads per core that `micrograd serve` defaults to with this store: each evaluation blocks its worker
+    /// for one Redis round trip, so more workers than cores overlap those waits (Benchmarks/redis-store/RESULTS.md:
+    /// 2 workers on 2 cores gave 32% of the memory store's small-request throughput, 8 workers 59%).
+    public static let workerThreadsPerCore = 4
 
     public let client: RedisClient
     public let ttl: Duration
@@ -75,7 +79,8 @@ public final class RedisGraphStore: GraphStore {
             commands.append([Array("SET".utf8), Self.recentKey, Array(id.utf8), Array("EX".utf8), seconds])
         }
         do {
-            for reply in try client.pipeline(commands) {
+            // Shared: concurrent evaluations' writes go to Redis in one round trip (Benchmarks/redis-store/RESULTS.md).
+            for reply in try client.sharedPipeline(commands) {
                 if let refusal = Self.refusal(reply) { return .notStored(refusal) }
             }
             return .stored
