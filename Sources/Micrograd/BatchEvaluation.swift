@@ -199,21 +199,21 @@ struct BatchPlan {
         let out = Int(g.output)
         let perRow = reduction == .none
         let gradientLength = perRow ? rows : 1
-        var sums = [BatchVector](repeating: BatchVector(0), count: gradients.count)
+        // Running sums for `.sum` (unsafe memory, like everything the block loop touches: no reference counting
+        // per block, whose atomic operations also waited for the block's stores to drain).
+        let sums = UnsafeMutablePointer<BatchVector>.allocate(capacity: max(gradients.count, 1))
+        sums.initialize(repeating: BatchVector(0), count: max(gradients.count, 1))
+        defer { sums.deallocate() }
         // Row inputs the output depends on; the arrays stay alive in `inputs` for the whole call.
-        var rowColumns: [(slot: Int32, column: [Double])] = []
-        for (leaf, column) in inputs where needed[Int(leaf)] {
-            if case .rows(let r) = column { rowColumns.append((dataSlot[Int(leaf)], r)) }
+        let rowColumns: [(slot: Int32, column: [Double])] = inputs.compactMap { leaf, column in
+            guard needed[Int(leaf)], case .rows(let r) = column else { return nil }
+            return (dataSlot[Int(leaf)], r)
         }
         // Requested gradients: the slot each is read from (-1: the output does not reach the leaf, so it is 0,
         // as in the single-row engine), and whether it is that slot's first request (written in place).
-        var gradientSlots: [Int32] = []
-        var inPlace: [Bool] = []
-        for leaf in gradients {
-            let slot = needed[Int(leaf)] ? gradSlot[Int(leaf)] : -1
-            inPlace.append(slot >= 0 && !gradientSlots.contains(slot))
-            gradientSlots.append(slot)
-        }
+        let gradientSlots = gradients.map { leaf in needed[Int(leaf)] ? gradSlot[Int(leaf)] : -1 }
+        let inPlace = gradientSlots.indices.map { j in gradientSlots[j] >= 0 && !gradientSlots[..<j].contains(gradientSlots[j]) }
+        let seedSlot = gradSlot[out]
         let forward = forwardSteps(g), backward = backwardSteps(g)
         let outputSlot = dataSlot[out]
         // A row-input leaf as the output is read from its column, so its value is copied, not computed in place.
@@ -249,8 +249,8 @@ struct BatchPlan {
                     forward.withUnsafeBufferPointer { steps in
                         for step in steps { step.run(bases, vectors) }
                     }
-                    if gradSlot[out] >= 0 {
-                        let seed = BlockRows(bases[Int(gradSlot[out])])
+                    if seedSlot >= 0 {
+                        let seed = BlockRows(bases[Int(seedSlot)])
                         for k in 0..<vectors { seed.store(k, BatchVector(1)) }
                     }
                     backward.withUnsafeBufferPointer { steps in
@@ -352,12 +352,14 @@ struct BatchPlan {
 extension BatchPlan.ForwardStep {
     @inline(__always)
     func run(_ bases: UnsafeMutablePointer<UnsafeMutableRawPointer>, _ vectors: Int) {
-        func block(_ slot: Int32) -> UnsafeMutableRawPointer { bases[Int(slot)] }
-        let target = BlockRows(block(self.target))
+        func block(_ slot: Int32) -> BlockRows { BlockRows(bases[Int(slot)]) }
+        let target = block(self.target)
         switch (x >= 0, y >= 0) {
-        case (true, true): Kernels.forward(op, target, BlockRows(block(x)), BlockRows(block(y)), c, vectors)
-        case (true, false): Kernels.forward(op, target, BlockRows(block(x)), SharedValue(yShared), c, vectors)
-        case (false, true): Kernels.forward(op, target, SharedValue(xShared), BlockRows(block(y)), c, vectors)
+        case (true, true): StaticOps.run(op, Kernels.Forward(target: target, x: block(x), y: block(y), c: c, vectors: vectors))
+        case (true, false):
+            StaticOps.run(op, Kernels.Forward(target: target, x: block(x), y: SharedValue(yShared), c: c, vectors: vectors))
+        case (false, true):
+            StaticOps.run(op, Kernels.Forward(target: target, x: SharedValue(xShared), y: block(y), c: c, vectors: vectors))
         case (false, false): preconditionFailure("A node computed per row has an input that varies")
         }
     }
@@ -366,99 +368,118 @@ extension BatchPlan.ForwardStep {
 extension BatchPlan.BackwardStep {
     @inline(__always)
     func run(_ bases: UnsafeMutablePointer<UnsafeMutableRawPointer>, _ vectors: Int) {
-        func block(_ slot: Int32) -> UnsafeMutableRawPointer { bases[Int(slot)] }
-        let grad = BlockRows(block(self.grad))
-        let toA = self.toA >= 0 ? BlockRows(block(self.toA)) : nil, toB = self.toB >= 0 ? BlockRows(block(self.toB)) : nil
+        func block(_ slot: Int32) -> BlockRows { BlockRows(bases[Int(slot)]) }
+        let grad = block(self.grad)
+        let toA = self.toA >= 0 ? block(self.toA) : nil, toB = self.toB >= 0 ? block(self.toB) : nil
         switch (x >= 0, y >= 0) {
         case (true, true):
-            Kernels.backward(op, grad, BlockRows(block(x)), BlockRows(block(y)), BlockRows(block(out)), c,
-                             toA, firstA, toB, firstB, vectors)
+            StaticOps.run(op, Kernels.Backward(grad: grad, x: block(x), y: block(y), out: block(out), c: c,
+                                               toA: toA, firstA: firstA, toB: toB, firstB: firstB, vectors: vectors))
         case (true, false):
-            Kernels.backward(op, grad, BlockRows(block(x)), SharedValue(yShared), BlockRows(block(out)), c,
-                             toA, firstA, toB, firstB, vectors)
+            StaticOps.run(op, Kernels.Backward(grad: grad, x: block(x), y: SharedValue(yShared), out: block(out), c: c,
+                                               toA: toA, firstA: firstA, toB: toB, firstB: firstB, vectors: vectors))
         case (false, true):
-            Kernels.backward(op, grad, SharedValue(xShared), BlockRows(block(y)), BlockRows(block(out)), c,
-                             toA, firstA, toB, firstB, vectors)
+            StaticOps.run(op, Kernels.Backward(grad: grad, x: SharedValue(xShared), y: block(y), out: block(out), c: c,
+                                               toA: toA, firstA: firstA, toB: toB, firstB: firstB, vectors: vectors))
         case (false, false):
-            Kernels.backward(op, grad, SharedValue(xShared), SharedValue(yShared), SharedValue(outShared), c,
-                             toA, firstA, toB, firstB, vectors)
+            StaticOps.run(op, Kernels.Backward(grad: grad, x: SharedValue(xShared), y: SharedValue(yShared),
+                                               out: SharedValue(outShared), c: c,
+                                               toA: toA, firstA: firstA, toB: toB, firstB: firstB, vectors: vectors))
         }
     }
 }
 
-/// The loops. Each op is dispatched once per block to a loop specialised for it (the `switch` in ``Rules`` folds
-/// away once `op` is a constant), so the loop body is just that op's rule over eight rows.
-enum Kernels {
-    static func forward<X: RowSource, Y: RowSource>(
-        _ op: Op, _ target: BlockRows, _ x: X, _ y: Y, _ c: Double, _ vectors: Int
-    ) {
-        @inline(__always) func run(_ op: Op) {
-            for k in 0..<vectors { target.store(k, Rules.forward(op, x.load(k), y.load(k), c)) }
-        }
+/// An op known at compile time. The kernels are generic over one, so that each op gets a loop of its own with
+/// the `switch` in ``Rules`` folded away. (With the op a runtime argument, the compiler left that `switch` inside
+/// some backward loops: an indirect jump per eight rows.)
+protocol StaticOp {
+    static var op: Op { get }
+}
+
+/// A loop to run with an op known at compile time (what a generic closure would be).
+protocol OpKernel {
+    func run<O: StaticOp>(_ op: O.Type)
+}
+
+enum StaticOps {
+    enum Leaf: StaticOp { static var op: Op { .leaf } }
+    enum Add: StaticOp { static var op: Op { .add } }
+    enum Sub: StaticOp { static var op: Op { .sub } }
+    enum Mul: StaticOp { static var op: Op { .mul } }
+    enum Div: StaticOp { static var op: Op { .div } }
+    enum Neg: StaticOp { static var op: Op { .neg } }
+    enum PowConst: StaticOp { static var op: Op { .powConst } }
+    enum Pow: StaticOp { static var op: Op { .pow } }
+    enum Exp: StaticOp { static var op: Op { .exp } }
+    enum Log: StaticOp { static var op: Op { .log } }
+    enum Tanh: StaticOp { static var op: Op { .tanh } }
+    enum Relu: StaticOp { static var op: Op { .relu } }
+    enum Sigmoid: StaticOp { static var op: Op { .sigmoid } }
+
+    /// Runs `kernel` for `op`: the one place that turns an op value into its type.
+    @inline(__always)
+    static func run<K: OpKernel>(_ op: Op, _ kernel: K) {
         switch op {
-        case .leaf: run(.leaf)
-        case .add: run(.add)
-        case .sub: run(.sub)
-        case .mul: run(.mul)
-        case .div: run(.div)
-        case .neg: run(.neg)
-        case .powConst: run(.powConst)
-        case .pow: run(.pow)
-        case .exp: run(.exp)
-        case .log: run(.log)
-        case .tanh: run(.tanh)
-        case .relu: run(.relu)
-        case .sigmoid: run(.sigmoid)
+        case .leaf: kernel.run(Leaf.self)
+        case .add: kernel.run(Add.self)
+        case .sub: kernel.run(Sub.self)
+        case .mul: kernel.run(Mul.self)
+        case .div: kernel.run(Div.self)
+        case .neg: kernel.run(Neg.self)
+        case .powConst: kernel.run(PowConst.self)
+        case .pow: kernel.run(Pow.self)
+        case .exp: kernel.run(Exp.self)
+        case .log: kernel.run(Log.self)
+        case .tanh: kernel.run(Tanh.self)
+        case .relu: kernel.run(Relu.self)
+        case .sigmoid: kernel.run(Sigmoid.self)
+        }
+    }
+}
+
+/// The loops: each op's rule from ``Rules`` over a block, eight rows per step.
+enum Kernels {
+    struct Forward<X: RowSource, Y: RowSource>: OpKernel {
+        let target: BlockRows, x: X, y: Y, c: Double, vectors: Int
+
+        func run<O: StaticOp>(_: O.Type) {
+            for k in 0..<vectors { target.store(k, Rules.forward(O.op, x.load(k), y.load(k), c)) }
         }
     }
 
     /// Adds `d out/d input * grad` into the inputs' gradient blocks (`toA`, `toB`, nil where not wanted), or
     /// stores `0 + ...` where this is the input's first contribution, exactly as the single-row engine adds into
-    /// a gradient that starts at 0.
-    static func backward<X: RowSource, Y: RowSource, O: RowSource>(
-        _ op: Op, _ grad: BlockRows, _ x: X, _ y: Y, _ out: O, _ c: Double,
-        _ toA: BlockRows?, _ firstA: Bool, _ toB: BlockRows?, _ firstB: Bool, _ vectors: Int
-    ) {
-        @inline(__always) func run(_ op: Op) {
-            // One input at a time, first before second: when both are the same node, its second contribution
-            // reads the first, as in the single-row engine.
+    /// a gradient that starts at 0. Both inputs in one pass, so the operands and `grad` are loaded once.
+    struct Backward<X: RowSource, Y: RowSource, Out: RowSource>: OpKernel {
+        let grad: BlockRows, x: X, y: Y, out: Out, c: Double
+        let toA: BlockRows?, firstA: Bool, toB: BlockRows?, firstB: Bool
+        let vectors: Int
+
+        func run<O: StaticOp>(_: O.Type) {
+            // One input at a time, first before second: when both are the same node (x * x), its second
+            // contribution adds to the first, as in the single-row engine.
             if let toA {
                 if firstA {
                     for k in 0..<vectors {
-                        toA.store(k, BatchVector(0) + Rules.derivatives(op, x.load(k), y.load(k), out.load(k), c).dx * grad.load(k))
+                        toA.store(k, BatchVector(0) + Rules.derivatives(O.op, x.load(k), y.load(k), out.load(k), c).dx * grad.load(k))
                     }
                 } else {
                     for k in 0..<vectors {
-                        toA.store(k, toA.load(k) + Rules.derivatives(op, x.load(k), y.load(k), out.load(k), c).dx * grad.load(k))
+                        toA.store(k, toA.load(k) + Rules.derivatives(O.op, x.load(k), y.load(k), out.load(k), c).dx * grad.load(k))
                     }
                 }
             }
             if let toB {
                 if firstB {
                     for k in 0..<vectors {
-                        toB.store(k, BatchVector(0) + Rules.derivatives(op, x.load(k), y.load(k), out.load(k), c).dy * grad.load(k))
+                        toB.store(k, BatchVector(0) + Rules.derivatives(O.op, x.load(k), y.load(k), out.load(k), c).dy * grad.load(k))
                     }
                 } else {
                     for k in 0..<vectors {
-                        toB.store(k, toB.load(k) + Rules.derivatives(op, x.load(k), y.load(k), out.load(k), c).dy * grad.load(k))
+                        toB.store(k, toB.load(k) + Rules.derivatives(O.op, x.load(k), y.load(k), out.load(k), c).dy * grad.load(k))
                     }
                 }
             }
-        }
-        switch op {
-        case .leaf: run(.leaf)
-        case .add: run(.add)
-        case .sub: run(.sub)
-        case .mul: run(.mul)
-        case .div: run(.div)
-        case .neg: run(.neg)
-        case .powConst: run(.powConst)
-        case .pow: run(.pow)
-        case .exp: run(.exp)
-        case .log: run(.log)
-        case .tanh: run(.tanh)
-        case .relu: run(.relu)
-        case .sigmoid: run(.sigmoid)
         }
     }
 }
