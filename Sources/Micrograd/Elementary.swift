@@ -11,6 +11,9 @@ enum Elementary {
     @inlinable @inline(__always)
     static func tanh<V: Lanes>(_ x: V) -> V {
         let xa = x.magnitude
+        // Saturated (as libm's tanh, which stops there too): the formula below gives exactly ±1 for |x| >= 22.
+        // Skipping it when every lane is that far out makes saturated units cheap; NaN lanes are never skipped.
+        if V.all(V.greaterOrEqual(xa, V(22))) { return V(1).withSign(of: x) }
         let small = V.signBitSet(xa - V(0.625))  // xa < 0.625 (xa - 0.625 is never -0)
         // Small-argument rational approximation.
         let z = xa * xa

@@ -25,6 +25,8 @@ protocol Lanes {
     static func greaterOrEqual(_ l: Self, _ r: Self) -> Mask
     static func equal(_ l: Self, _ r: Self) -> Mask
     static func and(_ l: Mask, _ r: Mask) -> Mask
+    /// Whether every lane of the mask is set.
+    static func all(_ mask: Mask) -> Bool
     /// Lanes whose sign bit is set (-0 included): `a - b` negative says a < b where the difference cannot be -0.
     /// (Vector float comparisons build their mask lane by lane in Swift 6.3; this is two integer operations.)
     static func signBitSet(_ x: Self) -> Mask
@@ -48,6 +50,7 @@ extension Double: Lanes {
     @inlinable @inline(__always) static func greaterOrEqual(_ l: Double, _ r: Double) -> Bool { l >= r }
     @inlinable @inline(__always) static func equal(_ l: Double, _ r: Double) -> Bool { l == r }
     @inlinable @inline(__always) static func and(_ l: Bool, _ r: Bool) -> Bool { l && r }
+    @inlinable @inline(__always) static func all(_ mask: Bool) -> Bool { mask }
     @inlinable @inline(__always) static func signBitSet(_ x: Double) -> Bool { x.sign == .minus }
     @inlinable @inline(__always) static func isNaN(_ x: Double) -> Bool { x.isNaN }
     @inlinable @inline(__always) static func select(_ mask: Bool, _ yes: Double, _ no: Double) -> Double { mask ? yes : no }
@@ -78,6 +81,9 @@ extension SIMD8: Lanes where Scalar == Double {
     @inlinable @inline(__always) static func greaterOrEqual(_ l: Self, _ r: Self) -> Bits { unsafeBitCast((l .>= r)._storage, to: Bits.self) }
     @inlinable @inline(__always) static func equal(_ l: Self, _ r: Self) -> Bits { unsafeBitCast((l .== r)._storage, to: Bits.self) }
     @inlinable @inline(__always) static func and(_ l: Bits, _ r: Bits) -> Bits { l & r }
+    @inlinable @inline(__always) static func all(_ mask: Bits) -> Bool {
+        Swift.all(unsafeBitCast(mask, to: SIMDMask<SIMD8<Int64>>.self))
+    }
     @inlinable @inline(__always) static func signBitSet(_ x: Self) -> Bits {
         unsafeBitCast(unsafeBitCast(x, to: SIMD8<Int64>.self) &>> SIMD8<Int64>(repeating: 63), to: Bits.self)
     }
