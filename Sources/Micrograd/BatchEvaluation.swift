@@ -133,6 +133,9 @@ struct BatchPlan {
     /// from 0 instead of reading the block.
     var firstToA: [Bool]
     var firstToB: [Bool]
+    /// Whether node i hands its gradient block to its first input instead of adding into that input's block:
+    /// see the slot assignment.
+    var handsToA: [Bool]
     var slotCount: Int
 
     init(_ g: CompiledGraph, inputs: [Int32: BatchColumn], gradients: [Int32]) {
@@ -148,9 +151,6 @@ struct BatchPlan {
         shared = g.values
         wantsGrad = [Bool](repeating: false, count: n)
         for leaf in gradients { wantsGrad[Int(leaf)] = true }
-        dataSlot = [Int32](repeating: -1, count: n)
-        gradSlot = [Int32](repeating: -1, count: n)
-        var slots: Int32 = 0
         for i in 0...out where needed[i] {
             let a = Int(g.lhs[i]), b = Int(g.rhs[i])
             if g.ops[i] == .leaf {
@@ -166,10 +166,7 @@ struct BatchPlan {
                     shared[i] = Rules.forward(g.ops[i], shared[a], b >= 0 ? shared[b] : 0, g.ops[i] == .powConst ? g.values[i] : 0)
                 }
             }
-            if varies[i] { dataSlot[i] = slots; slots += 1 }
-            if wantsGrad[i] { gradSlot[i] = slots; slots += 1 }
         }
-        slotCount = Int(slots)
         firstToA = [Bool](repeating: false, count: n)
         firstToB = [Bool](repeating: false, count: n)
         var touched = [Bool](repeating: false, count: n)
@@ -179,6 +176,23 @@ struct BatchPlan {
             if wantsGrad[a] { firstToA[i] = !touched[a]; touched[a] = true }
             if b >= 0 && wantsGrad[b] { firstToB[i] = !touched[b]; touched[b] = true }
         }
+        // Blocks. A gradient is never -0 (it starts as 0 + v, which is not, and a sum is -0 only when both terms
+        // are), so where an add or a sub makes the first contribution to its first input, 0 + 1 * grad is grad
+        // bit for bit: that input takes over the node's gradient block (nothing reads the node's gradient after
+        // its own step) instead of a loop copying it. Chains of sums (a neuron's, a layer's) share one block.
+        handsToA = [Bool](repeating: false, count: n)
+        dataSlot = [Int32](repeating: -1, count: n)
+        gradSlot = [Int32](repeating: -1, count: n)
+        var slots: Int32 = 0
+        for i in 0...out where needed[i] && varies[i] { dataSlot[i] = slots; slots += 1 }
+        for i in stride(from: out, through: 0, by: -1) where needed[i] && wantsGrad[i] {
+            if gradSlot[i] < 0 { gradSlot[i] = slots; slots += 1 }
+            if (g.ops[i] == .add || g.ops[i] == .sub) && firstToA[i] {
+                handsToA[i] = true
+                gradSlot[Int(g.lhs[i])] = gradSlot[i]
+            }
+        }
+        slotCount = Int(slots)
     }
 
     func run(
@@ -343,7 +357,7 @@ struct BatchPlan {
                 op: g.ops[i], grad: gradSlot[i], x: dataSlot[a], y: b >= 0 ? dataSlot[b] : -1, out: dataSlot[i],
                 xShared: shared[a], yShared: b >= 0 ? shared[b] : 0, outShared: shared[i],
                 c: g.ops[i] == .powConst ? g.values[i] : 0,
-                toA: wantsGrad[a] ? gradSlot[a] : -1, toB: b >= 0 && wantsGrad[b] ? gradSlot[b] : -1,
+                toA: wantsGrad[a] && !handsToA[i] ? gradSlot[a] : -1, toB: b >= 0 && wantsGrad[b] ? gradSlot[b] : -1,
                 firstA: firstToA[i], firstB: firstToB[i])
         }
     }

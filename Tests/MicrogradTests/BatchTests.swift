@@ -89,6 +89,26 @@ import Micrograd
         Self.expectRowsMatchSingle(graph, inputs, [x, w], result)
     }
 
+    /// Sums hand their gradient block to their first input (no copy): chains of them, the same node on both
+    /// sides, the output itself a sum of requested leaves, a sum's input used again later.
+    @Test func sumsThatShareTheirGradientBlock() {
+        let tape = Tape()
+        defer { withExtendedLifetime(tape) {} }
+        let x = tape.leaf(1), y = tape.leaf(2), z = tape.leaf(3)
+        let twice = tape.apply(.add, x, x)
+        let none = tape.apply(.sub, y, y)
+        let chain = tape.apply(.add, tape.apply(.sub, tape.apply(.add, twice, none), z), tape.apply(.mul, x, z))
+        let reused = tape.apply(.add, chain, tape.apply(.tanh, tape.apply(.add, x, y)))
+        let inputs: [Int32: BatchColumn] = [x: .rows(Self.edges), y: .rows(Self.edges.reversed()), z: .shared(-0.0)]
+        for out in [twice, none, chain, reused, tape.apply(.add, x, y)] {
+            let graph = CompiledGraph(tape: tape, output: out)
+            for block in [8, 256] {
+                let result = graph.evaluateBatch(rows: Self.edges.count, inputs: inputs, gradients: [x, y, z], blockRows: block)
+                Self.expectRowsMatchSingle(graph, inputs, [x, y, z], result)
+            }
+        }
+    }
+
     /// Random graphs: random ops over random earlier nodes, leaves varying or shared or kept, random gradients.
     @Test func randomGraphsMatchTheSingleRowEngine() {
         var rng = SplitMix64(seed: 13)
