@@ -237,9 +237,14 @@ struct BatchPlan {
         let storage = [Double](unsafeUninitializedCapacity: size) { result, initialized in
             let result = UnsafeMutableRawPointer(result.baseAddress!)
             withColumnPointers(rowColumns.map(\.column)) { columns in
+                // Full blocks write the answer in place: a short first block starts every full one on a 64-byte
+                // boundary of it, so that no vector store straddles two cache lines (the gradient columns share
+                // the value column's offset when `rows` is a multiple of 8). Not with `.sum`, whose running sums
+                // go by row index mod 8.
+                let lead = perRow ? (64 - Int(bitPattern: result) & 63) % 64 / 8 : 0
                 var r0 = 0
                 while r0 < rows {
-                    let length = min(blockRows, rows - r0)
+                    let length = min(r0 == 0 && lead > 0 ? lead : blockRows, rows - r0)
                     let vectors = (length + 7) / 8
                     let full = length == blockRows
                     if full {
