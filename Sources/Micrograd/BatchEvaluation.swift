@@ -236,6 +236,7 @@ struct BatchPlan {
         let size = rows + gradients.count * gradientLength
         let storage = [Double](unsafeUninitializedCapacity: size) { result, initialized in
             let result = UnsafeMutableRawPointer(result.baseAddress!)
+            adviseHugePages(result, byteCount: size * 8)
             withColumnPointers(rowColumns.map(\.column)) { columns in
                 // Full blocks write the answer in place: a short first block starts every full one on a 64-byte
                 // boundary of it, so that no vector store straddles two cache lines (the gradient columns share
@@ -501,6 +502,19 @@ enum Kernels {
             }
         }
     }
+}
+
+/// Asks for 2 MiB pages over a large answer before it is first written: on a 1,000,000-row neuron batch
+/// (48 MB) the 4 KiB pages' first-touch faults took more time than the evaluation. Linux only, where
+/// transparent huge pages are commonly enabled on request (`madvise`); elsewhere, or if refused, nothing changes.
+func adviseHugePages(_ base: UnsafeMutableRawPointer, byteCount: Int) {
+    #if os(Linux)
+    let huge = 2 << 20
+    guard byteCount >= 2 * huge else { return }
+    let start = (Int(bitPattern: base) + huge - 1) & ~(huge - 1)
+    let end = (Int(bitPattern: base) + byteCount) & ~(huge - 1)
+    if end > start { _ = madvise(UnsafeMutableRawPointer(bitPattern: start), end - start, MADV_HUGEPAGE) }
+    #endif
 }
 
 /// Calls `body` with the base address of each array (all kept alive for the call), without copying them.
