@@ -10,18 +10,7 @@ public enum GraphEncoder {
     /// the bound's untouched tail costs address space only, no resident memory.
     /// `graphID` nil: no `id` member (the graph was answered but not stored).
     public static func json(_ g: EvaluatedGraph, graphID: String?) -> [UInt8] {
-        var spilled: [UInt8]?
-        let bytes = [UInt8](unsafeUninitializedCapacity: jsonSizeBound(g, graphID: graphID)) { buffer, initialized in
-            var w = ByteWriter(into: buffer)
-            writeJSON(g, graphID: graphID, to: &w)
-            if w.isDirect {
-                initialized = w.count
-            } else {
-                spilled = w.take()  // the bound fell short (it should not): the writer went on in its own storage
-                initialized = 0
-            }
-        }
-        return spilled ?? bytes
+        ByteWriter.bytes(bound: jsonSizeBound(g, graphID: graphID)) { writeJSON(g, graphID: graphID, to: &$0) }
     }
 
     /// The output's id and value (`"d","value":4.0`; nulls for an empty graph): shared by the JSON and JGF writers.
@@ -79,7 +68,7 @@ public enum GraphEncoder {
     }
 
     /// At most what `json` writes: per node 100 bytes of punctuation and member names, 3 numbers of at most
-    /// 32 bytes (the longest shortest-round-trip double has 24), and its strings (id, label, input ids) quoted
+    /// `ShortestDecimal.room` bytes (the longest shortest-round-trip double has 24), and its strings (id, label, input ids) quoted
     /// and escaped (at most 6 bytes per byte).
     static func jsonSizeBound(_ g: EvaluatedGraph, graphID: String?) -> Int {
         let spec = g.spec
@@ -89,7 +78,7 @@ public enum GraphEncoder {
             if spec.lhs[i] >= 0 { stringBytes += spec.ids[Int(spec.lhs[i])].utf8.count }
             if spec.rhs[i] >= 0 { stringBytes += spec.ids[Int(spec.rhs[i])].utf8.count }
         }
-        return 128 + 32 + spec.count * (100 + 3 * 32 + 4 * 2) + 6 * stringBytes
+        return 128 + ShortestDecimal.room + spec.count * (100 + 3 * ShortestDecimal.room + 4 * 2) + 6 * stringBytes
     }
 
     /// An RFC 9457 `application/problem+json` body; the location's members are extension members.
