@@ -260,25 +260,12 @@ struct JSONScanner {
             pos += 1
             if pos < end && isDigit(base[pos]) { throw error("Invalid number: leading zero") }
         } else {
-            while pos < end, isDigit(base[pos]) {
-                if digits < 19 { mantissa = mantissa &* 10 &+ UInt64(base[pos] &- 48); digits += 1 } else { exact = false }
-                pos += 1
-            }
+            _ = digitRun(&mantissa, &digits, &exact)
         }
         if pos < end && base[pos] == UInt8(ascii: ".") {
             pos += 1
             guard pos < end, isDigit(base[pos]) else { throw error("Invalid number: expected a digit after '.'") }
-            while pos < end, isDigit(base[pos]) {
-                let d = UInt64(base[pos] &- 48)
-                if mantissa == 0 && d == 0 {
-                    exponent -= 1       // leading zeros of a fraction are not significant
-                } else if digits < 19 {
-                    mantissa = mantissa &* 10 &+ d; digits += 1; exponent -= 1
-                } else {
-                    exact = false
-                }
-                pos += 1
-            }
+            exponent -= digitRun(&mantissa, &digits, &exact)
         }
         if pos < end && (base[pos] | 0x20) == UInt8(ascii: "e") {
             pos += 1
@@ -310,6 +297,51 @@ struct JSONScanner {
             return try outOfRange(start)
         }
         return v
+    }
+
+    /// Consumes a run of digits at `pos`, folding them into `mantissa` while it holds at most 19 significant
+    /// digits (`digits` counts them; zeros before the first nonzero digit are not significant). Past that,
+    /// digits are dropped and `exact` turns false. Returns the number of digits folded or skipped as leading
+    /// zeros (the decimal exponent's share of a fraction); meaningless once `exact` is false.
+    /// Eight bytes at a time where the input has them (SIMD within a register), one at a time after.
+    @inline(__always)
+    mutating func digitRun(_ mantissa: inout UInt64, _ digits: inout Int, _ exact: inout Bool) -> Int {
+        var taken = 0
+        while pos + 8 <= end {
+            let word = UnsafeRawPointer(base + pos).loadUnaligned(as: UInt64.self)
+            // A byte is a digit when its high nibble is 3 and stays 3 after adding 6. Bytes after the first
+            // non-digit may come out wrong (a carry out of 0xFA...0xFF); only the leading run is used.
+            let high = word & 0xF0F0_F0F0_F0F0_F0F0
+            let shifted = (word &+ 0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0
+            let nonDigits = (high ^ 0x3030_3030_3030_3030) | (shifted ^ 0x3030_3030_3030_3030)
+            let n = nonDigits == 0 ? 8 : nonDigits.trailingZeroBitCount >> 3
+            // Counting leading zeros as significant here only reaches the exact slow path sooner.
+            guard n > 0, digits + n <= 19 else { break }
+            // The run's digit values in the top n bytes (first digit highest), zeros below: an n-digit number.
+            var v = (word &- 0x3030_3030_3030_3030) &<< UInt64(8 * (8 - n))
+            v = (v &* 10) &+ (v &>> 8)  // pairs
+            v = (((v & 0x0000_00FF_0000_00FF) &* 0x000F_4240_0000_0064)
+                &+ (((v &>> 16) & 0x0000_00FF_0000_00FF) &* 0x0000_2710_0000_0001)) &>> 32
+            mantissa = mantissa &* ShortestDecimal.powersOfTen[n] &+ (v & 0xFFFF_FFFF)
+            digits += n
+            taken += n
+            pos += n
+            if n < 8 { return taken }
+        }
+        while pos < end, isDigit(base[pos]) {
+            let d = UInt64(base[pos] &- 48)
+            if mantissa == 0 && d == 0 {
+                taken += 1          // a leading zero of a fraction: not significant
+            } else if digits < 19 {
+                mantissa = mantissa &* 10 &+ d
+                digits += 1
+                taken += 1
+            } else {
+                exact = false
+            }
+            pos += 1
+        }
+        return taken
     }
 
     private func outOfRange(_ start: Int) throws(ScanError) -> Double {
