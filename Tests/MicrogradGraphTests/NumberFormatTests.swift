@@ -93,7 +93,7 @@ struct ShortestDecimalTests {
         }
         // Every power of ten a double comes near, its neighbours, and the numbers around 1e-4 and 2^53 where the
         // layout changes.
-        var p10 = 1e-323
+        var p10 = 2 * Double.leastNonzeroMagnitude  // ~1e-323
         for _ in -323...308 {
             edges += [p10, p10.nextUp, p10.nextDown, p10 * 3, p10 * 7]
             p10 *= 10
@@ -129,7 +129,7 @@ struct ShortestDecimalTests {
         let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: 64)
         defer { buffer.deallocate() }
         for d in [-2.2250738585072014e-308, -1.2345678901234567e-100, -0.00012345678901234567, -1234567890123456.7,
-                  -9_007_199_254_740_992, -1, 5e-324, 0.5] {
+                  -9_007_199_254_740_992, -1, .leastNonzeroMagnitude, 0.5] {
             buffer.update(repeating: 0xAA, count: 64)
             let n = ShortestDecimal.write(d, to: buffer)
             #expect(n <= 24)
