@@ -136,10 +136,8 @@ enum ShortestDecimal {
             k = (q &* 661_971_961_083 &- 274_743_187_321) &>> 41  // floor(log10(3/4 * 2^q))
         }
         let h = UInt64(truncatingIfNeeded: q &+ ((0 &- k &* 913_124_641_741) &>> 38) &+ 2)  // 1...4
-        let (g1, g0) = multipliers.withUnsafeBufferPointer { m in
-            let i = (k &- minK) &* 2
-            return (m[i], m[i &+ 1])
-        }
+        let i = (k &- minK) &* 2
+        let g1 = multipliers[i], g0 = multipliers[i &+ 1]
         let vb = roundToOdd(g1, g0, cb &<< h)
         let vbl = roundToOdd(g1, g0, cbl &<< h) &+ out
         let vbr = roundToOdd(g1, g0, cbr &<< h) &- out
@@ -198,7 +196,7 @@ enum ShortestDecimal {
     @inline(__always)
     static func digitCount(_ v: UInt64) -> Int {
         let guess = ((64 &- v.leadingZeroBitCount) &* 1233) &>> 12  // floor(log10(2^bits)), 0...19
-        return powersOfTen.withUnsafeBufferPointer { guess &+ (v >= $0[guess] ? 1 : 0) }
+        return guess &+ (v >= powersOfTen[guess] ? 1 : 0)
     }
 
     static let powersOfTen: [UInt64] = [
