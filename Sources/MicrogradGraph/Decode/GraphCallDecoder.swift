@@ -186,10 +186,14 @@ public enum GraphCallDecoder {
             // reported) nothing more is reserved, so a request cannot make this reserve more than it sends.
             rows.reserveCapacity(max(0, min(columnLength, (s.end - s.pos) / 2)))
             var ok = true
-            repeat {
+            while true {
                 let c = try s.peek()
                 if c == UInt8(ascii: "-") || s.isDigit(c) {
                     rows.append(try s.readNumber())  // the common case, without the Optional of the general one
+                    if s.pos < s.end && s.base[s.pos] == UInt8(ascii: ",") {
+                        s.pos += 1  // and the common separator, without a second look past whitespace
+                        continue
+                    }
                 } else if let v = try readNumberOrNonFinite() {
                     rows.append(v)
                 } else {
@@ -201,7 +205,8 @@ public enum GraphCallDecoder {
                     ok = false
                     rows.append(0)
                 }
-            } while try s.nextMember(close: UInt8(ascii: "]"))
+                if try !s.nextMember(close: UInt8(ascii: "]")) { break }
+            }
             columnLength = columnLength < 0 ? rows.count : columnLength == rows.count ? columnLength : 0
             return ok ? rows : nil
         }

@@ -147,11 +147,16 @@ enum ShortestDecimal {
         let exponent = k &+ dk
         if s >= 10 {
             // One digit shorter: at most one multiple of 10 * 10^k fits in the interval.
-            let sp10 = (s / 10) &* 10
+            let sp = s / 10
+            let sp10 = sp &* 10
             let tp10 = sp10 &+ 10
             let upin = vbl <= sp10 &<< 2
             let wpin = tp10 &<< 2 <= vbr
-            if upin != wpin { return stripped(upin ? sp10 : tp10, exponent) }
+            if upin != wpin {
+                // sp10 or tp10 * 10^exponent, that is sp or sp + 1 * 10^(exponent + 1).
+                let short = upin ? sp : sp &+ 1
+                return short % 10 == 0 ? stripped(short, exponent &+ 1) : (short, exponent &+ 1)
+            }
         }
         let t = s &+ 1
         let uin = vbl <= s &<< 2
