@@ -112,6 +112,7 @@ struct ServeCommand: ParsableCommand {
         // StreamLogHandler stamps every line through localtime_r; with TZ unset, glibc stats /etc/localtime on each
         // call (a syscall per access-log line). Naming the same zone once avoids it.
         if getenv("TZ") == nil { setenv("TZ", ":/etc/localtime", 0) }
+        MallocTuning.keepLargeBuffers()
         LoggingSystem.bootstrap { label in
             var handler = LineLogHandler(label: label)
             handler.logLevel = level

@@ -26,6 +26,30 @@ import Testing
         #expect(out.contains(#""value":"-Infinity""#))
     }
 
+    /// A registered graph's answers through its skeleton are byte for byte the ordinary answers, whatever values
+    /// its leaves take (changed, unchanged, non-finite, -0.0): labels, escapes, constants and exponents included.
+    @Test func skeletonAnswersAreTheOrdinaryAnswers() throws {
+        let body = #"{"nodes":[{"id":"a\"q","value":2,"label":"L\u0001é"},{"id":"b","value":-3},{"id":"n","value":"NaN"},"#
+            + #"{"id":"c","op":"mul","inputs":["a\"q","b"]},{"id":"p","op":"pow","inputs":["c"],"exponent":2.5},"#
+            + #"{"id":"s","op":"add","inputs":["p",1e-7]},{"id":"t","op":"tanh","inputs":["s"]}],"output":"t"}"#
+        let spec = try decode(body)
+        let skeleton = GraphEncoder.jsonSkeleton(spec)
+        #expect(skeleton.nodeCount == spec.count)
+        for values: [Double] in [[2, -3], [0.25, -3], [2, .nan], [-0.0, .infinity], [1e300, .leastNonzeroMagnitude], [2, 0]] {
+            var changed = spec
+            changed.values[0] = values[0]
+            changed.values[1] = values[1]
+            let g = GraphEvaluator.evaluate(changed)
+            for id in ["g", nil] as [String?] {
+                let plain = GraphEncoder.json(g, graphID: id)
+                #expect(GraphEncoder.json(g, graphID: id, skeleton: skeleton) == plain, "\(values)")
+            }
+        }
+        let empty = GraphSpec()
+        let g = EvaluatedGraph(spec: empty, data: [], grad: [])
+        #expect(GraphEncoder.json(g, graphID: "e", skeleton: GraphEncoder.jsonSkeleton(empty)) == GraphEncoder.json(g, graphID: "e"))
+    }
+
     @Test func responseDecodesBackAsJSONWithHostileIDs() throws {
         let ids = ["q\"uote", "back\\slash", "new\nline", "tab\t", "\u{0}\u{1}\u{1F}", "é€𝄞", "</script>", "\u{2028}"]
         var body = "{\"nodes\":["

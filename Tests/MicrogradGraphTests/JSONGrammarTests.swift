@@ -52,6 +52,31 @@ import Testing
         #expect(mismatches.isEmpty, "\(mismatches.prefix(5))")
     }
 
+    /// The same with input after the number, so digits are read 8 bytes at a time: runs of 1 to 30 digits, zeros
+    /// before and inside them, and every run length around the 8-byte steps and the 19-digit limit.
+    @Test func randomDecimalsReadEightDigitsAtATimeMatchSwiftsExactConversion() {
+        var rng = SplitMix64(seed: 2)
+        var mismatches: [String] = []
+        func digits(_ n: Int) -> String {
+            String((0..<n).map { _ in Character(Unicode.Scalar(UInt8.random(in: 48...57, using: &rng))) })
+        }
+        for k in 0..<200_000 {
+            let whole = k % 5 == 0 ? "0" : String(Int.random(in: 1...9, using: &rng)) + digits(Int.random(in: 0...29, using: &rng))
+            let zeros = String(repeating: "0", count: k % 7 == 0 ? Int.random(in: 0...24, using: &rng) : 0)
+            let fraction = k % 4 == 0 ? "" : "." + zeros + digits(Int.random(in: 1...30, using: &rng))
+            let exponent = k % 3 == 0 ? "e\(Int.random(in: -30...30, using: &rng))" : ""
+            let text = (k % 2 == 0 ? "-" : "") + whole + fraction + exponent
+            let bytes = Array((text + [",", "]", " ", "x", "\u{1}", "\u{FF}"][k % 6] + "        ").utf8)
+            let got: Double? = bytes.withUnsafeBufferPointer { buf in
+                var s = JSONScanner(base: buf.baseAddress!, count: buf.count)
+                let v = try? s.readNumber()
+                return s.pos == text.utf8.count ? v : nil
+            }
+            if got?.bitPattern != Double(text)?.bitPattern { mismatches.append(text) }
+        }
+        #expect(mismatches.isEmpty, "\(mismatches.prefix(5))")
+    }
+
     // MARK: strings and UTF-8
 
     func idProblem(_ raw: [UInt8]) -> Problem? {

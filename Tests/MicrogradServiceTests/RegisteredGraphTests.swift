@@ -94,6 +94,32 @@ import Testing
         #expect(Self.call(service, "POST", "/graphs/\(gid)/evaluate", "").status == 200)
     }
 
+    /// Re-evaluations are answered through a kept skeleton of the graph's JSON: each answer must be the bytes the
+    /// ordinary encoder writes for that evaluation (as stored under its id), first use, kept, and after a delete
+    /// and registering again.
+    @Test func reEvaluationAnswersAreTheOrdinaryEncodersBytes() throws {
+        let service = GraphService()
+        var gid = try Self.register(service)
+        for (k, values) in [#"{"values": {"x1": 1.5}}"#, #"{"values": {"x1": 1.5}}"#, "", #"{"values": {"w1": "NaN", "x2": -0.0}}"#,
+                            #"{"values": {"x1": 2}}"#].enumerated() {
+            if k == 4 {
+                #expect(Self.call(service, "DELETE", "/graphs/\(gid)").status == 204)
+                gid = try Self.register(service)
+            }
+            let answer = Self.call(service, "POST", "/graphs/\(gid)/evaluate", values)
+            #expect(answer.status == 200)
+            let id = try #require(answer.header("X-Graph-Id"))
+            let stored = try #require(service.store.evaluation(id: id).value)
+            let same = answer.body == GraphEncoder.json(stored.graph, graphID: id)
+            #expect(same, "\(values)")
+        }
+        let shown = Self.call(service, "GET", "/graphs/\(gid)")
+        let evaluated = Self.call(service, "POST", "/graphs/\(gid)/evaluate", "")
+        let id = try #require(evaluated.header("X-Graph-Id"))
+        let same = shown.body == Array(#"{"id":"\#(gid)""#.utf8) + evaluated.body.dropFirst(#"{"id":"\#(id)""#.utf8.count)
+        #expect(same)
+    }
+
     @Test func batchRowsAreSingleEvaluationsBitForBit() throws {
         let service = GraphService()
         let gid = try Self.register(service)

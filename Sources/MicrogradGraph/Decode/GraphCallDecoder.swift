@@ -85,6 +85,8 @@ public enum GraphCallDecoder {
         var foreign = false
         var sawArray = false
         var sawReduce = false
+        /// The length of the arrays of rows read so far (-1 before the first, 0 once two differed).
+        var columnLength = -1
 
         mutating func record(_ p: Problem) { if problem == nil { problem = p } }
 
@@ -179,9 +181,20 @@ public enum GraphCallDecoder {
                 return nil
             }
             var rows: [Double] = []
+            // Columns of a batch have one length: the first one's sizes the others (no regrowth copies). Each
+            // row takes at least 2 bytes of what is left; and after a column of another length (an error to be
+            // reported) nothing more is reserved, so a request cannot make this reserve more than it sends.
+            rows.reserveCapacity(max(0, min(columnLength, (s.end - s.pos) / 2)))
             var ok = true
-            repeat {
-                if let v = try readNumberOrNonFinite() {
+            while true {
+                let c = try s.peek()
+                if c == UInt8(ascii: "-") || s.isDigit(c) {
+                    rows.append(try s.readNumber())  // the common case, without the Optional of the general one
+                    if s.pos < s.end && s.base[s.pos] == UInt8(ascii: ",") {
+                        s.pos += 1  // and the common separator, without a second look past whitespace
+                        continue
+                    }
+                } else if let v = try readNumberOrNonFinite() {
                     rows.append(v)
                 } else {
                     if ok {
@@ -192,7 +205,9 @@ public enum GraphCallDecoder {
                     ok = false
                     rows.append(0)
                 }
-            } while try s.nextMember(close: UInt8(ascii: "]"))
+                if try !s.nextMember(close: UInt8(ascii: "]")) { break }
+            }
+            columnLength = columnLength < 0 ? rows.count : columnLength == rows.count ? columnLength : 0
             return ok ? rows : nil
         }
 

@@ -255,30 +255,18 @@ struct JSONScanner {
         var digits = 0          // significant digits folded into `mantissa`
         var exponent = 0        // decimal exponent applied to `mantissa`
         var exact = true        // false once a digit had to be dropped: use the slow, exact path
+        if let v = shortNumber() { return negative ? -v : v }
         guard pos < end, isDigit(base[pos]) else { throw error("Invalid number: expected a digit") }
         if base[pos] == UInt8(ascii: "0") {
             pos += 1
             if pos < end && isDigit(base[pos]) { throw error("Invalid number: leading zero") }
         } else {
-            while pos < end, isDigit(base[pos]) {
-                if digits < 19 { mantissa = mantissa &* 10 &+ UInt64(base[pos] &- 48); digits += 1 } else { exact = false }
-                pos += 1
-            }
+            _ = digitRun(&mantissa, &digits, &exact)
         }
         if pos < end && base[pos] == UInt8(ascii: ".") {
             pos += 1
             guard pos < end, isDigit(base[pos]) else { throw error("Invalid number: expected a digit after '.'") }
-            while pos < end, isDigit(base[pos]) {
-                let d = UInt64(base[pos] &- 48)
-                if mantissa == 0 && d == 0 {
-                    exponent -= 1       // leading zeros of a fraction are not significant
-                } else if digits < 19 {
-                    mantissa = mantissa &* 10 &+ d; digits += 1; exponent -= 1
-                } else {
-                    exact = false
-                }
-                pos += 1
-            }
+            exponent -= digitRun(&mantissa, &digits, &exact)
         }
         if pos < end && (base[pos] | 0x20) == UInt8(ascii: "e") {
             pos += 1
@@ -310,6 +298,90 @@ struct JSONScanner {
             return try outOfRange(start)
         }
         return v
+    }
+
+    /// The common short number (`2`, `0.5`, `-2.193815`: at most 7 integer and 7 fraction digits, no exponent),
+    /// sign already consumed, read from two 8-byte loads; nil (nothing consumed) for anything else, which the
+    /// general path then reads or rejects. The digits fit 2^53, so Clinger's exact division applies.
+    @inline(__always)
+    mutating func shortNumber() -> Double? {
+        guard pos + 16 <= end else { return nil }
+        let word = UnsafeRawPointer(base + pos).loadUnaligned(as: UInt64.self)
+        let n = Self.leadingDigits(word)
+        // 1...7 digits, no leading zero unless the zero is alone.
+        guard n > 0, n < 8, n == 1 || word & 0xFF != 0x30 else { return nil }
+        let after = base[pos + n]
+        var mantissa = Self.digitsValue(word, n)
+        var scale = 1.0
+        var length = n
+        if after == UInt8(ascii: ".") {
+            let fraction = UnsafeRawPointer(base + pos + n + 1).loadUnaligned(as: UInt64.self)
+            let f = Self.leadingDigits(fraction)
+            guard f > 0, f < 8 else { return nil }
+            mantissa = mantissa &* ShortestDecimal.powersOfTen[f] &+ Self.digitsValue(fraction, f)
+            scale = Self.powersOfTen[f]
+            length += 1 + f
+        }
+        if base[pos + length] | 0x20 == UInt8(ascii: "e") { return nil }
+        pos += length
+        return Double(mantissa) / scale
+    }
+
+    /// How many of the 8 bytes of `word` (first byte lowest) are ASCII digits before the first that is not.
+    /// A byte is a digit when its high nibble is 3 and stays 3 after adding 6; bytes after the first non-digit
+    /// may come out wrong (a carry out of 0xFA...0xFF), which does not matter for the leading run.
+    @inline(__always)
+    static func leadingDigits(_ word: UInt64) -> Int {
+        let high = word & 0xF0F0_F0F0_F0F0_F0F0
+        let shifted = (word &+ 0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0
+        let nonDigits = (high ^ 0x3030_3030_3030_3030) | (shifted ^ 0x3030_3030_3030_3030)
+        return nonDigits == 0 ? 8 : nonDigits.trailingZeroBitCount >> 3
+    }
+
+    /// The value of the first `n` (1...8) bytes of `word`, all ASCII digits, first digit most significant:
+    /// the digits moved to the top bytes over zeros, then pairs, quads and the whole by three multiplies.
+    @inline(__always)
+    static func digitsValue(_ word: UInt64, _ n: Int) -> UInt64 {
+        var v = (word &- 0x3030_3030_3030_3030) &<< UInt64(8 * (8 - n))
+        v = (v &* 10) &+ (v &>> 8)
+        v = (((v & 0x0000_00FF_0000_00FF) &* 0x000F_4240_0000_0064)
+            &+ (((v &>> 16) & 0x0000_00FF_0000_00FF) &* 0x0000_2710_0000_0001)) &>> 32
+        return v & 0xFFFF_FFFF
+    }
+
+    /// Consumes a run of digits at `pos`, folding them into `mantissa` while it holds at most 19 significant
+    /// digits (`digits` counts them; zeros before the first nonzero digit are not significant). Past that,
+    /// digits are dropped and `exact` turns false. Returns the number of digits folded or skipped as leading
+    /// zeros (the decimal exponent's share of a fraction); meaningless once `exact` is false.
+    /// Eight bytes at a time where the input has them (SIMD within a register), one at a time after.
+    @inline(__always)
+    mutating func digitRun(_ mantissa: inout UInt64, _ digits: inout Int, _ exact: inout Bool) -> Int {
+        var taken = 0
+        while pos + 8 <= end {
+            let word = UnsafeRawPointer(base + pos).loadUnaligned(as: UInt64.self)
+            let n = Self.leadingDigits(word)
+            // Counting leading zeros as significant here only reaches the exact slow path sooner.
+            guard n > 0, digits + n <= 19 else { break }
+            mantissa = mantissa &* ShortestDecimal.powersOfTen[n] &+ Self.digitsValue(word, n)
+            digits += n
+            taken += n
+            pos += n
+            if n < 8 { return taken }
+        }
+        while pos < end, isDigit(base[pos]) {
+            let d = UInt64(base[pos] &- 48)
+            if mantissa == 0 && d == 0 {
+                taken += 1          // a leading zero of a fraction: not significant
+            } else if digits < 19 {
+                mantissa = mantissa &* 10 &+ d
+                digits += 1
+                taken += 1
+            } else {
+                exact = false
+            }
+            pos += 1
+        }
+        return taken
     }
 
     private func outOfRange(_ start: Int) throws(ScanError) -> Double {

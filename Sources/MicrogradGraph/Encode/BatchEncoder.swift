@@ -5,8 +5,18 @@ import Micrograd
 /// as "NaN", "Infinity", "-Infinity".
 public enum BatchEncoder {
     public static func json(graphID: String?, outputID: String, gradientIDs: [String], result: BatchResult) -> [UInt8] {
-        // ~24 bytes per number is the common worst case (-1.2345678901234567e-100,); the writer grows past it.
-        var w = ByteWriter(capacity: 64 + (result.rows + gradientIDs.count * result.gradientLength) * 24)
+        // Written in place at an upper bound of its size: a number and its comma take at most `room` + 1 bytes,
+        // a string at most 6 bytes per byte (escapes) and its quotes, punctuation and member names under 64.
+        let numbers = result.rows + gradientIDs.count * result.gradientLength
+        var stringBytes = (graphID?.utf8.count ?? 0) + outputID.utf8.count
+        for id in gradientIDs { stringBytes += id.utf8.count + 8 }
+        let bound = 64 + 6 * stringBytes + numbers * (ShortestDecimal.room + 1) + gradientIDs.count * 8
+        return ByteWriter.bytes(bound: bound) {
+            write(graphID: graphID, outputID: outputID, gradientIDs: gradientIDs, result: result, to: &$0)
+        }
+    }
+
+    static func write(graphID: String?, outputID: String, gradientIDs: [String], result: BatchResult, to w: inout ByteWriter) {
         w.ascii("{")
         if let graphID {
             w.ascii("\"graph\":")
@@ -17,13 +27,10 @@ public enum BatchEncoder {
         w.int(result.rows)
         w.ascii(",\"output\":")
         w.jsonString(outputID)
-        w.ascii(",\"value\":[")
+        w.ascii(",\"value\":")
         result.storage.withUnsafeBufferPointer { storage in
-            for r in 0..<result.rows {
-                if r > 0 { w.byte(UInt8(ascii: ",")) }
-                w.jsonNumber(storage[r])
-            }
-            w.ascii("],\"gradients\":{")
+            w.jsonNumberArray(UnsafeBufferPointer(rebasing: storage[0..<result.rows]))
+            w.ascii(",\"gradients\":{")
             let length = result.gradientLength
             for (j, id) in gradientIDs.enumerated() {
                 if j > 0 { w.byte(UInt8(ascii: ",")) }
@@ -33,16 +40,10 @@ public enum BatchEncoder {
                 if result.reduction == .sum {
                     w.jsonNumber(storage[start])
                 } else {
-                    w.byte(UInt8(ascii: "["))
-                    for r in 0..<length {
-                        if r > 0 { w.byte(UInt8(ascii: ",")) }
-                        w.jsonNumber(storage[start + r])
-                    }
-                    w.byte(UInt8(ascii: "]"))
+                    w.jsonNumberArray(UnsafeBufferPointer(rebasing: storage[start..<start + length]))
                 }
             }
         }
         w.ascii("}}")
-        return w.take()
     }
 }

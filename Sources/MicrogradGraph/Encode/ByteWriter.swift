@@ -1,15 +1,15 @@
 /// An append-only byte buffer for building response bodies without intermediate Strings.
 ///
 /// Bytes are written into a small chunk (stays in L1/L2) and moved to the result Array 64 KiB at a time:
-/// the result's pages are touched once, and there is no final whole-body copy. Doubles go through `Double.write(to:)` (shortest
-/// round-trip, the same text as `description`), whose digits arrive through `_writeASCII` as raw bytes: no
-/// String is made per number. Owns raw memory: finish with `take()`.
+/// the result's pages are touched once, and there is no final whole-body copy. Doubles are written in place by
+/// ``ShortestDecimal`` (the same text as `description`): no String is made per number. Owns raw memory: finish
+/// with `take()`.
 ///
 /// Direct mode (`init(into:)`): the bytes go straight into a caller's buffer (an Array's uninitialized storage
 /// sized by an upper bound), with no chunk and no copy at all; 100k-node JSON encoding took half the time of
 /// the chunked path. Should the buffer ever fall short, the writer moves what it has to `out` and carries on
 /// chunked (`isDirect` turns false, and the caller finishes with `take()`).
-struct ByteWriter: TextOutputStream {
+struct ByteWriter {
     private static let chunkSize = 1 << 16
     private var out: [UInt8] = []
     private var base: UnsafeMutablePointer<UInt8>
@@ -33,6 +33,24 @@ struct ByteWriter: TextOutputStream {
         } else {
             base = .allocate(capacity: Self.chunkSize)
         }
+    }
+
+    /// The bytes `body` writes, straight into the result's storage, allocated at `bound` bytes: an upper bound of
+    /// what `body` writes (the untouched tail costs address space only, no resident memory). Should the bound
+    /// fall short, the result is still complete (the writer goes on in storage of its own), only slower.
+    static func bytes(bound: Int, _ body: (inout ByteWriter) -> Void) -> [UInt8] {
+        var spilled: [UInt8]?
+        let bytes = [UInt8](unsafeUninitializedCapacity: bound) { buffer, initialized in
+            var w = ByteWriter(into: buffer)
+            body(&w)
+            if w.isDirect {
+                initialized = w.count
+            } else {
+                spilled = w.take()
+                initialized = 0
+            }
+        }
+        return spilled ?? bytes
     }
 
     /// The bytes written, as an Array; the writer is spent.
@@ -110,29 +128,43 @@ struct ByteWriter: TextOutputStream {
         }
     }
 
-    // MARK: TextOutputStream (used by Double.write(to:))
-
-    mutating func write(_ string: String) { utf8(string) }
-
-    mutating func _writeASCII(_ buffer: UnsafeBufferPointer<UInt8>) { bytes(buffer) }
-
     // MARK: JSON
 
-    /// A JSON number: shortest round-trip text (`4.0`, `-0.0`, `1e-07`); non-finite as the agreed strings.
+    /// A JSON number: shortest round-trip text, exactly `description` (`4.0`, `-0.0`, `1e-07`); non-finite as
+    /// the agreed strings.
     @inline(__always)
     mutating func jsonNumber(_ d: Double) {
         if d.isFinite {
-            // `description` prints an integral value of magnitude <= 2^53 as its integer and ".0" (2.0, -3.0,
-            // 9007199254740992.0); writing that directly skips the shortest-digits search (~470 instructions).
-            if d.magnitude <= 9_007_199_254_740_992, d == d.rounded(.towardZero), !(d == 0 && d.sign == .minus) {
-                int(Int(d))
-                ascii(".0")
-            } else {
-                d.write(to: &self)
-            }
+            shortest(d)
         } else {
             ascii(d.isNaN ? "\"NaN\"" : d < 0 ? "\"-Infinity\"" : "\"Infinity\"")
         }
+    }
+
+    /// `[a,b,...]`, each as `jsonNumber` writes it: one bounds check per number.
+    mutating func jsonNumberArray(_ values: UnsafeBufferPointer<Double>) {
+        byte(UInt8(ascii: "["))
+        for i in values.indices {
+            reserve(ShortestDecimal.room + 1)
+            if i > 0 {
+                base[count] = UInt8(ascii: ",")
+                count += 1
+            }
+            let d = values[i]
+            if d.isFinite {
+                count += ShortestDecimal.write(d, to: base + count)
+            } else {
+                jsonNumber(d)
+            }
+        }
+        byte(UInt8(ascii: "]"))
+    }
+
+    /// A finite double's shortest round-trip text, exactly `description`.
+    @inline(__always)
+    mutating func shortest(_ d: Double) {
+        reserve(ShortestDecimal.room)
+        count += ShortestDecimal.write(d, to: base + count)
     }
 
     /// A JSON string literal, escaped per RFC 8259 (quote, backslash, control characters); other UTF-8 as is.

@@ -96,7 +96,7 @@ extension GraphEncoder {
         if e.isFinite && e == e.rounded() && e.magnitude < 1e15 {
             w.int(Int(e))
         } else if e.isFinite {
-            e.write(to: &w)
+            w.shortest(e)
         } else {
             w.ascii(e.isNaN ? "NaN" : e < 0 ? "-Infinity" : "Infinity")
         }

@@ -10,18 +10,7 @@ public enum GraphEncoder {
     /// the bound's untouched tail costs address space only, no resident memory.
     /// `graphID` nil: no `id` member (the graph was answered but not stored).
     public static func json(_ g: EvaluatedGraph, graphID: String?) -> [UInt8] {
-        var spilled: [UInt8]?
-        let bytes = [UInt8](unsafeUninitializedCapacity: jsonSizeBound(g, graphID: graphID)) { buffer, initialized in
-            var w = ByteWriter(into: buffer)
-            writeJSON(g, graphID: graphID, to: &w)
-            if w.isDirect {
-                initialized = w.count
-            } else {
-                spilled = w.take()  // the bound fell short (it should not): the writer went on in its own storage
-                initialized = 0
-            }
-        }
-        return spilled ?? bytes
+        ByteWriter.bytes(bound: jsonSizeBound(g, graphID: graphID)) { writeJSON(g, graphID: graphID, to: &$0) }
     }
 
     /// The output's id and value (`"d","value":4.0`; nulls for an empty graph): shared by the JSON and JGF writers.
@@ -33,7 +22,18 @@ public enum GraphEncoder {
     }
 
     static func writeJSON(_ g: EvaluatedGraph, graphID: String?, to w: inout ByteWriter) {
-        let spec = g.spec
+        writeHead(g, graphID: graphID, to: &w)
+        for i in 0..<g.spec.count {
+            if i > 0 { w.byte(UInt8(ascii: ",")) }
+            writeNodeHead(g.spec, i, to: &w)
+            w.jsonNumber(g.data[i])
+            writeNodeTail(grad: g.grad[i], to: &w)
+        }
+        w.ascii("]}")
+    }
+
+    /// Up to the nodes' array: `{"id":...,"output":...,"value":...,"nodes":[`.
+    static func writeHead(_ g: EvaluatedGraph, graphID: String?, to w: inout ByteWriter) {
         if let graphID {
             w.ascii("{\"id\":")
             w.jsonString(graphID)
@@ -43,43 +43,115 @@ public enum GraphEncoder {
         }
         writeOutput(of: g, to: &w)
         w.ascii(",\"nodes\":[")
-        for i in 0..<spec.count {
-            if i > 0 { w.byte(UInt8(ascii: ",")) }
-            w.ascii("{\"id\":")
-            w.jsonString(spec.ids[i])
-            if let label = spec.labels[i] {
-                w.ascii(",\"label\":")
-                w.jsonString(label)
-            }
-            let op = spec.ops[i]
-            if op != .leaf {
-                w.ascii(",\"op\":\"")
-                w.ascii(op.staticName)
-                w.ascii("\",\"inputs\":[")
-                w.jsonString(spec.ids[Int(spec.lhs[i])])
-                if spec.rhs[i] >= 0 {
-                    w.byte(UInt8(ascii: ","))
-                    w.jsonString(spec.ids[Int(spec.rhs[i])])
-                }
-                w.byte(UInt8(ascii: "]"))
-                if op == .powConst {
-                    w.ascii(",\"exponent\":")
-                    w.jsonNumber(spec.values[i])
-                }
-            } else if spec.isConstant[i] {
-                w.ascii(",\"constant\":true")
-            }
-            w.ascii(",\"data\":")
-            w.jsonNumber(g.data[i])
-            w.ascii(",\"grad\":")
-            w.jsonNumber(g.grad[i])
-            w.byte(UInt8(ascii: "}"))
+    }
+
+    /// A node's members up to its data's value: `{"id":...,"label":...,"op":...,"inputs":[...],"data":`.
+    /// All of it depends on the spec only (what ``JSONSkeleton`` keeps).
+    static func writeNodeHead(_ spec: GraphSpec, _ i: Int, to w: inout ByteWriter) {
+        w.ascii("{\"id\":")
+        w.jsonString(spec.ids[i])
+        if let label = spec.labels[i] {
+            w.ascii(",\"label\":")
+            w.jsonString(label)
         }
-        w.ascii("]}")
+        let op = spec.ops[i]
+        if op != .leaf {
+            w.ascii(",\"op\":\"")
+            w.ascii(op.staticName)
+            w.ascii("\",\"inputs\":[")
+            w.jsonString(spec.ids[Int(spec.lhs[i])])
+            if spec.rhs[i] >= 0 {
+                w.byte(UInt8(ascii: ","))
+                w.jsonString(spec.ids[Int(spec.rhs[i])])
+            }
+            w.byte(UInt8(ascii: "]"))
+            if op == .powConst {
+                w.ascii(",\"exponent\":")
+                w.jsonNumber(spec.values[i])
+            }
+        } else if spec.isConstant[i] {
+            w.ascii(",\"constant\":true")
+        }
+        w.ascii(",\"data\":")
+    }
+
+    @inline(__always)
+    static func writeNodeTail(grad: Double, to w: inout ByteWriter) {
+        w.ascii(",\"grad\":")
+        w.jsonNumber(grad)
+        w.byte(UInt8(ascii: "}"))
+    }
+
+    /// The evaluate response for an evaluation of the graph `skeleton` was made from (the same nodes, any leaf
+    /// values): the same bytes as ``json(_:graphID:)``, with each node's spec-only members copied from the
+    /// skeleton, and a leaf's data too where it is still the value the skeleton wrote.
+    public static func json(_ g: EvaluatedGraph, graphID: String?, skeleton: JSONSkeleton) -> [UInt8] {
+        precondition(skeleton.nodeCount == g.spec.count, "a skeleton answers only the graph it was made from")
+        let bound = skeleton.text.count + g.spec.count * (2 * ShortestDecimal.room + 16)
+            + jsonHeadBound(g, graphID: graphID)
+        return ByteWriter.bytes(bound: bound) { w in
+            writeHead(g, graphID: graphID, to: &w)
+            skeleton.text.withUnsafeBufferPointer { text in
+                skeleton.ends.withUnsafeBufferPointer { ends in
+                    skeleton.leafValues.withUnsafeBufferPointer { leafValues in
+                        g.data.withUnsafeBufferPointer { data in
+                            g.grad.withUnsafeBufferPointer { grad in
+                                var start = 0
+                                for i in 0..<data.count {
+                                    if i > 0 { w.byte(UInt8(ascii: ",")) }
+                                    let headEnd = Int(ends[2 * i]), dataEnd = Int(ends[2 * i + 1])
+                                    if dataEnd > headEnd && data[i].bitPattern == leafValues[i].bitPattern {
+                                        w.bytes(UnsafeBufferPointer(rebasing: text[start..<dataEnd]))
+                                    } else {
+                                        w.bytes(UnsafeBufferPointer(rebasing: text[start..<headEnd]))
+                                        w.jsonNumber(data[i])
+                                    }
+                                    writeNodeTail(grad: grad[i], to: &w)
+                                    start = dataEnd
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            w.ascii("]}")
+        }
+    }
+
+    /// What ``writeHead(_:graphID:to:)`` writes at most.
+    static func jsonHeadBound(_ g: EvaluatedGraph, graphID: String?) -> Int {
+        let output = g.spec.count > 0 ? g.spec.ids[Int(g.spec.output)].utf8.count : 0
+        return 64 + ShortestDecimal.room + 6 * ((graphID?.utf8.count ?? 0) + output)
+    }
+
+    /// The spec-only text of each node of `spec` written once (``JSONSkeleton``), for answering many evaluations
+    /// of one registered graph.
+    public static func jsonSkeleton(_ spec: GraphSpec) -> JSONSkeleton {
+        var ends = [Int32]()
+        ends.reserveCapacity(2 * spec.count)
+        var leafValues = [Double](repeating: .nan, count: spec.count)
+        var stringBytes = 0
+        for i in 0..<spec.count {
+            stringBytes += spec.ids[i].utf8.count + (spec.labels[i]?.utf8.count ?? 0)
+            if spec.lhs[i] >= 0 { stringBytes += spec.ids[Int(spec.lhs[i])].utf8.count }
+            if spec.rhs[i] >= 0 { stringBytes += spec.ids[Int(spec.rhs[i])].utf8.count }
+        }
+        let text = ByteWriter.bytes(bound: spec.count * (100 + 2 * ShortestDecimal.room) + 6 * stringBytes) { w in
+            for i in 0..<spec.count {
+                writeNodeHead(spec, i, to: &w)
+                ends.append(Int32(w.count))
+                if spec.ops[i] == .leaf && spec.values[i].isFinite {
+                    w.jsonNumber(spec.values[i])
+                    leafValues[i] = spec.values[i]
+                }
+                ends.append(Int32(w.count))
+            }
+        }
+        return JSONSkeleton(text: text, ends: ends, leafValues: leafValues)
     }
 
     /// At most what `json` writes: per node 100 bytes of punctuation and member names, 3 numbers of at most
-    /// 32 bytes (the longest shortest-round-trip double has 24), and its strings (id, label, input ids) quoted
+    /// `ShortestDecimal.room` bytes (the longest shortest-round-trip double has 24), and its strings (id, label, input ids) quoted
     /// and escaped (at most 6 bytes per byte).
     static func jsonSizeBound(_ g: EvaluatedGraph, graphID: String?) -> Int {
         let spec = g.spec
@@ -89,7 +161,7 @@ public enum GraphEncoder {
             if spec.lhs[i] >= 0 { stringBytes += spec.ids[Int(spec.lhs[i])].utf8.count }
             if spec.rhs[i] >= 0 { stringBytes += spec.ids[Int(spec.rhs[i])].utf8.count }
         }
-        return 128 + 32 + spec.count * (100 + 3 * 32 + 4 * 2) + 6 * stringBytes
+        return 128 + ShortestDecimal.room + spec.count * (100 + 3 * ShortestDecimal.room + 4 * 2) + 6 * stringBytes
     }
 
     /// An RFC 9457 `application/problem+json` body; the location's members are extension members.

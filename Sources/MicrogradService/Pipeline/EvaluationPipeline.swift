@@ -25,9 +25,14 @@ public struct EvaluationPipeline: Sendable {
     }
 
     /// `graph` in `format` (its media type is `format.contentType`); `id` is the id JSON and JGF carry.
-    public func represent(_ graph: EvaluatedGraph, id: String?, as format: GraphFormat) -> Result<[UInt8], ServiceProblem> {
+    /// `skeleton`: the spec-only JSON of `graph`'s nodes, when the caller keeps one (a registered graph).
+    public func represent(
+        _ graph: EvaluatedGraph, id: String?, as format: GraphFormat, skeleton: JSONSkeleton? = nil
+    ) -> Result<[UInt8], ServiceProblem> {
         switch format {
-        case .json: return .success(GraphEncoder.json(graph, graphID: id))
+        case .json:
+            if let skeleton { return .success(GraphEncoder.json(graph, graphID: id, skeleton: skeleton)) }
+            return .success(GraphEncoder.json(graph, graphID: id))
         case .jgf: return .success(GraphEncoder.jgf(graph, graphID: id))
         case .dot: return .success(GraphEncoder.dot(graph))
         case .svg:

@@ -43,18 +43,21 @@ struct EvaluateRoute: Sendable {
     /// Keeps an evaluated graph and answers it: POST /evaluate and a single POST /graphs/{gid}/evaluate alike.
     /// The answer does not wait on the store: a graph too large to keep, or a store that is down, still gets
     /// its evaluation, without an id (no replica could find it) and with a header naming why.
+    /// `skeleton`: see ``EvaluationPipeline/represent(_:id:as:skeleton:)``.
     static func storeAndAnswer(
-        _ graph: EvaluatedGraph, store: any GraphStore, format: GraphFormat, pipeline: EvaluationPipeline, logger: Logger
+        _ graph: EvaluatedGraph, store: any GraphStore, format: GraphFormat, pipeline: EvaluationPipeline, logger: Logger,
+        skeleton: JSONSkeleton? = nil
     ) -> HTTPResponse {
         let id = store.newEvaluationID()
         switch store.putEvaluation(graph, id: id) {
         case .stored:
-            return GraphRepresentation.response(for: graph, id: id, format: format, pipeline: pipeline)
+            return GraphRepresentation.response(for: graph, id: id, format: format, pipeline: pipeline, skeleton: skeleton)
         case .notStored(let reason):
             if case .unavailable(let why) = reason {
                 logger.warning("evaluated graph not stored", metadata: ["reason": "\(why)"])
             }
-            var response = GraphRepresentation.response(for: graph, id: nil, format: format, pipeline: pipeline)
+            var response = GraphRepresentation.response(
+                for: graph, id: nil, format: format, pipeline: pipeline, skeleton: skeleton)
             if response.status == 200 { response.headers.append((notStoredHeader, name(of: reason))) }
             return response
         }

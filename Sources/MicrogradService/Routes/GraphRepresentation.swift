@@ -19,9 +19,10 @@ enum GraphRepresentation {
     }
 
     static func response(
-        for graph: EvaluatedGraph, id: String?, format: GraphFormat, pipeline: EvaluationPipeline
+        for graph: EvaluatedGraph, id: String?, format: GraphFormat, pipeline: EvaluationPipeline,
+        skeleton: JSONSkeleton? = nil
     ) -> HTTPResponse {
-        switch pipeline.represent(graph, id: id, as: format) {
+        switch pipeline.represent(graph, id: id, as: format, skeleton: skeleton) {
         case .success(let body):
             HTTPResponse(
                 status: 200, headers: [("Content-Type", format.contentType)] + (id.map { [("X-Graph-Id", $0)] } ?? []),

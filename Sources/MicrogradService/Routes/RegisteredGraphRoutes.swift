@@ -2,6 +2,7 @@ import HTTPServer
 import Logging
 import Micrograd
 import MicrogradGraph
+import Synchronization
 
 /// `/graphs`: graphs registered once (content-addressed) and evaluated again, one value set or a batch.
 ///
@@ -17,6 +18,8 @@ struct RegisteredGraphRoutes: Sendable {
     let store: any GraphStore
     let metrics: ServiceMetrics
     let logger: Logger
+    /// Registered graphs' spec-only JSON, kept across their re-evaluations.
+    let skeletons = SkeletonCache()
 
     var limits: GraphLimits { pipeline.limits }
 
@@ -140,13 +143,15 @@ struct RegisteredGraphRoutes: Sendable {
             let format = try GraphRepresentation.choose(request, default: .json).get()
             let spec = try lookUp(gid).get()
             if format == .svg, let problem = pipeline.svgLimitProblem(nodes: spec.count) { throw problem }
-            return GraphRepresentation.response(for: GraphEvaluator.evaluate(spec), id: gid, format: format, pipeline: pipeline)
+            return GraphRepresentation.response(for: GraphEvaluator.evaluate(spec), id: gid, format: format, pipeline: pipeline,
+                                                skeleton: format == .json ? skeletons.skeleton(gid, spec) : nil)
         } catch {
             return .problem(error)
         }
     }
 
     func delete(gid: String) -> HTTPResponse {
+        skeletons.remove(gid)
         switch store.deleteRegistered(key: gid) {
         case .deleted: return HTTPResponse(status: 204, headers: [], body: [])
         case .absent: return .problem(ServiceProblem.notFound("No graph is registered as '\(gid)' (never registered, or deleted)."))
@@ -173,7 +178,9 @@ struct RegisteredGraphRoutes: Sendable {
                 if format == .svg, let problem = pipeline.svgLimitProblem(nodes: spec.count) { throw problem }
                 let graph = GraphEvaluator.evaluate(changed)
                 metrics.recordGraph(nodes: spec.count)
-                return EvaluateRoute.storeAndAnswer(graph, store: store, format: format, pipeline: pipeline, logger: logger)
+                let skeleton = format == .json ? skeletons.skeleton(gid, spec) : nil
+                return EvaluateRoute.storeAndAnswer(graph, store: store, format: format, pipeline: pipeline, logger: logger,
+                                                    skeleton: skeleton)
             }
             guard format == .json else {
                 throw ServiceProblem.notAcceptable("A batch is answered in JSON only (application/json).")
@@ -276,6 +283,38 @@ struct RegisteredGraphRoutes: Sendable {
         let result = graph.evaluateBatch(rows: rows, inputs: inputs, gradients: bound.gradients, reduction: call.reduction)
         return BatchEncoder.json(graphID: graphID, outputID: spec.ids[Int(spec.output)],
                                  gradientIDs: bound.gradientIDs, result: result)
+    }
+}
+
+/// ``JSONSkeleton``s of registered graphs by gid. A gid names content, so a kept skeleton is never stale; a
+/// deleted graph's is dropped (and a lookup in the store precedes every use). Bounded in bytes: when a new one
+/// would not fit, the others are dropped (rebuilding one costs about one ordinary JSON answer).
+final class SkeletonCache: Sendable {
+    private let state = Mutex<(skeletons: [String: JSONSkeleton], bytes: Int)>(([:], 0))
+    let maxBytes: Int
+
+    init(maxBytes: Int = 64 << 20) {
+        self.maxBytes = maxBytes
+    }
+
+    /// The skeleton of `spec`, registered as `gid`: the kept one, or made now (and kept if it fits).
+    func skeleton(_ gid: String, _ spec: GraphSpec) -> JSONSkeleton {
+        if let kept = state.withLock({ $0.skeletons[gid] }) { return kept }
+        let made = GraphEncoder.jsonSkeleton(spec)  // outside the lock: other graphs' requests go on meanwhile
+        guard made.byteCount <= maxBytes else { return made }
+        state.withLock { state in
+            if state.skeletons[gid] != nil { return }
+            if state.bytes + made.byteCount > maxBytes { state = ([:], 0) }
+            state.skeletons[gid] = made
+            state.bytes += made.byteCount
+        }
+        return made
+    }
+
+    func remove(_ gid: String) {
+        state.withLock { state in
+            if let gone = state.skeletons.removeValue(forKey: gid) { state.bytes -= gone.byteCount }
+        }
     }
 }
 
