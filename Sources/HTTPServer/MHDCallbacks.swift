@@ -181,7 +181,7 @@ private func queue(
     context.responded = true
     context.status = response.status
     context.responseBytes = context.method == "HEAD" ? 0 : response.body.count  // body bytes actually sent
-    guard let mhdResponse = makeMHDResponse(body: response.body) else { return MHD_Result.NO }
+    guard let mhdResponse = makeMHDResponse(body: response.body, owner: context) else { return MHD_Result.NO }
     defer { MHD_destroy_response(mhdResponse) }
 
     var hasContentType = false
@@ -214,25 +214,21 @@ private func cString(_ literal: StaticString) -> UnsafePointer<CChar> {
     UnsafeRawPointer(literal.utf8Start).assumingMemoryBound(to: CChar.self)
 }
 
-/// Owns a response body while MHD sends it.
-private final class ResponseBody {
-    let bytes: [UInt8]
-    init(_ bytes: [UInt8]) { self.bytes = bytes }
-}
-
-private func makeMHDResponse(body: [UInt8]) -> OpaquePointer? {
+/// An MHD response over `body` without copying it: the request's context keeps the array (immutable from here on)
+/// and MHD holds a reference to the context until it is done sending. No allocation of our own per response.
+private func makeMHDResponse(body: [UInt8], owner context: RequestContext) -> OpaquePointer? {
     if body.isEmpty {
         return MHD_create_response_from_buffer(0, nil, .RESPMEM_PERSISTENT)
     }
-    let box = ResponseBody(body)
-    // A native Swift array's storage does not move while the array is alive and unmutated, and `box.bytes`
-    // is an immutable `let` kept alive until MHD calls releaseResponseBody.
-    let base = box.bytes.withUnsafeBytes { UnsafeMutableRawPointer(mutating: $0.baseAddress!) }
-    let retained = Unmanaged.passRetained(box).toOpaque()
+    context.responseBody = body
+    // A native Swift array's storage does not move while the array is alive and unmutated; the context does not
+    // touch `responseBody` again, and it lives until MHD calls releaseResponseBody.
+    let base = context.responseBody.withUnsafeBytes { UnsafeMutableRawPointer(mutating: $0.baseAddress!) }
+    let retained = Unmanaged.passRetained(context).toOpaque()
     guard let response = MHD_create_response_from_buffer_with_free_callback_cls(
         body.count, base, releaseResponseBody, retained)
     else {
-        Unmanaged<ResponseBody>.fromOpaque(retained).release()
+        Unmanaged<RequestContext>.fromOpaque(retained).release()
         return nil
     }
     return response
@@ -240,7 +236,7 @@ private func makeMHDResponse(body: [UInt8]) -> OpaquePointer? {
 
 private func releaseResponseBody(_ cls: UnsafeMutableRawPointer?) {
     guard let cls else { return }
-    Unmanaged<ResponseBody>.fromOpaque(cls).release()
+    Unmanaged<RequestContext>.fromOpaque(cls).release()
 }
 
 /// The (key, value) pairs of one kind (headers, query arguments), in order. Counted first (a nil iterator only
