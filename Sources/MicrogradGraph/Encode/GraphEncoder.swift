@@ -10,8 +10,18 @@ public enum GraphEncoder {
     /// the bound's untouched tail costs address space only, no resident memory.
     /// `graphID` nil: no `id` member (the graph was answered but not stored).
     public static func json(_ g: EvaluatedGraph, graphID: String?) -> [UInt8] {
+        let bound = jsonSizeBound(g, graphID: graphID)
+        if bound <= smallBodyBytes {
+            // Written on the stack and copied once: the allocation below goes through an unspecialised standard
+            // library function (~1,100 instructions, more than this copy; see `Array.filled`).
+            return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: bound) { buffer in
+                var w = ByteWriter(into: buffer)
+                writeJSON(g, graphID: graphID, to: &w)
+                return w.take()
+            }
+        }
         var spilled: [UInt8]?
-        let bytes = [UInt8](unsafeUninitializedCapacity: jsonSizeBound(g, graphID: graphID)) { buffer, initialized in
+        let bytes = [UInt8](unsafeUninitializedCapacity: bound) { buffer, initialized in
             var w = ByteWriter(into: buffer)
             writeJSON(g, graphID: graphID, to: &w)
             if w.isDirect {
@@ -23,6 +33,9 @@ public enum GraphEncoder {
         }
         return spilled ?? bytes
     }
+
+    /// Bodies up to this bound are written on the stack (see `json`).
+    static let smallBodyBytes = 4096
 
     /// The output's id and value (`"d","value":4.0`; nulls for an empty graph): shared by the JSON and JGF writers.
     static func writeOutput(of g: EvaluatedGraph, to w: inout ByteWriter) {
