@@ -1,5 +1,11 @@
 import Micrograd
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Response bodies for an evaluated graph (JSON, DOT, JGF) and for problems. Byte writers throughout:
 /// Foundation's JSONEncoder is an order of magnitude slower and writes `4` for 4.0. Same input, same bytes.
 public enum GraphEncoder {
@@ -11,14 +17,13 @@ public enum GraphEncoder {
     /// `graphID` nil: no `id` member (the graph was answered but not stored).
     public static func json(_ g: EvaluatedGraph, graphID: String?) -> [UInt8] {
         let bound = jsonSizeBound(g, graphID: graphID)
-        if bound <= smallBodyBytes {
-            // Written on the stack and copied once: the allocation below goes through an unspecialised standard
-            // library function (~1,100 instructions, more than this copy; see `Array.filled`).
-            return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: bound) { buffer in
-                var w = ByteWriter(into: buffer)
-                writeJSON(g, graphID: graphID, to: &w)
-                return w.take()
-            }
+        if bound <= SmallBodyScratch.capacity {
+            // Written into this thread's scratch and copied once into an array of the exact size. Allocating at the
+            // bound instead went through an unspecialised standard library function (~1,100 instructions; see
+            // `Array.filled`), and a bound over ~1 KB made glibc consolidate its fast bins on every request.
+            var w = ByteWriter(into: UnsafeMutableBufferPointer(start: SmallBodyScratch.current, count: bound))
+            writeJSON(g, graphID: graphID, to: &w)
+            return w.take()
         }
         var spilled: [UInt8]?
         let bytes = [UInt8](unsafeUninitializedCapacity: bound) { buffer, initialized in
@@ -33,9 +38,6 @@ public enum GraphEncoder {
         }
         return spilled ?? bytes
     }
-
-    /// Bodies up to this bound are written on the stack (see `json`).
-    static let smallBodyBytes = 4096
 
     /// The output's id and value (`"d","value":4.0`; nulls for an empty graph): shared by the JSON and JGF writers.
     static func writeOutput(of g: EvaluatedGraph, to w: inout ByteWriter) {
@@ -155,4 +157,26 @@ public enum GraphEncoder {
         w.jsonString(text)
         return String(decoding: w.take(), as: UTF8.self)
     }
+}
+
+/// A per-thread buffer for small response bodies (see `GraphEncoder.json`), made on a thread's first one and freed
+/// when the thread exits. Used by one call at a time on its thread.
+enum SmallBodyScratch {
+    static let capacity = 4096
+
+    static var current: UnsafeMutablePointer<UInt8> {
+        if let stored = pthread_getspecific(key) { return stored.assumingMemoryBound(to: UInt8.self) }
+        let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
+        pthread_setspecific(key, buffer)
+        return buffer
+    }
+
+    private static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        let status = pthread_key_create(&key) { stored in
+            stored?.assumingMemoryBound(to: UInt8.self).deallocate()
+        }
+        precondition(status == 0, "pthread_key_create failed")
+        return key
+    }()
 }
