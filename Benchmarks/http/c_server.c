@@ -1,6 +1,6 @@
 /* The C baseline of Benchmarks/http/run.sh: a minimal libmicrohttpd server answering a fixed GET with the same
  * daemon settings as HTTPServer (epoll thread pool of THREADS workers, ITC, 30 s timeout, 1000 connections,
- * 32 KiB connection memory, libmicrohttpd's default and HTTPServer's) and the same response headers (Content-Type, a generated X-Request-Id).
+ * 16 KiB connection memory, HTTPServer's default) and the same response headers (Content-Type, a generated X-Request-Id).
  * Like the Swift server it answers on the last access-handler call (answering on the first kills keep-alive).
  * Usage: c_server PORT [THREADS] */
 #include <microhttpd.h>
@@ -54,7 +54,7 @@ int main(int argc, char **argv)
         MHD_OPTION_THREAD_POOL_SIZE, threads,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 30,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int) 1000,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) 32 * 1024,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) 16 * 1024,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int) 1024,
         MHD_OPTION_END);
     if (daemon == NULL) { fprintf(stderr, "c_server: cannot start on port %d\n", port); return 1; }

@@ -6,7 +6,7 @@ public struct Router: Sendable {
     public typealias MethodNotAllowedResponder = @Sendable (_ request: HTTPRequest, _ allow: [String]) -> HTTPResponse
 
     /// A service has a handful of routes: a linear scan with string equality (length first) beats hashing the path.
-    private var routes: [(path: String, methods: [(method: String, handler: Handler)])] = []
+    private var routes: [Route] = []
     private let notFound: Handler
     private let methodNotAllowed: MethodNotAllowedResponder
 
@@ -24,15 +24,18 @@ public struct Router: Sendable {
 
     /// Registers `handler` for `method` on `path`; a later registration of the same pair replaces the earlier one.
     public mutating func on(_ method: String, _ path: String, _ handler: @escaping Handler) {
+        let entry = MethodHandler(method: method, handler: handler)
         guard let routeIndex = routes.firstIndex(where: { $0.path == path }) else {
-            routes.append((path, [(method, handler)]))
+            routes.append(Route(path: path, methods: [entry]))
             return
         }
-        if let methodIndex = routes[routeIndex].methods.firstIndex(where: { $0.method == method }) {
-            routes[routeIndex].methods[methodIndex].handler = handler
+        var methods = routes[routeIndex].methods
+        if let methodIndex = methods.firstIndex(where: { $0.method == method }) {
+            methods[methodIndex] = entry
         } else {
-            routes[routeIndex].methods.append((method, handler))
+            methods.append(entry)
         }
+        routes[routeIndex] = Route(path: path, methods: methods)
     }
 
     public mutating func get(_ path: String, _ handler: @escaping Handler) { on("GET", path, handler) }
@@ -67,12 +70,43 @@ public struct Router: Sendable {
     }
 
     private func handler(for request: HTTPRequest) -> Handler? {
-        guard let methods = methods(for: request.path) else { return nil }
-        if let match = methods.first(where: { $0.method == request.method }) { return match.handler }
-        return request.method == "HEAD" ? methods.first(where: { $0.method == "GET" })?.handler : nil
+        guard let route = route(for: request.path) else { return nil }
+        if let match = route.methods.first(where: { $0.method == request.method }) { return match.handler }
+        return request.method == "HEAD" ? route.methods.first(where: { $0.method == "GET" })?.handler : nil
     }
 
-    private func methods(for path: String) -> [(method: String, handler: Handler)]? {
-        routes.first(where: { $0.path == path })?.methods
+    private func methods(for path: String) -> [MethodHandler]? {
+        route(for: path)?.methods
+    }
+
+    private func route(for path: String) -> Route? {
+        // Lengths first (O(1) for native and small strings): unequal small strings otherwise go through the
+        // standard library's slow comparison.
+        let length = path.utf8.count
+        return routes.first(where: { $0.length == length && $0.path == path })
+    }
+}
+
+/// A path and its handlers. Classes, not tuples in arrays: a closure stored in an array element is called
+/// through reabstraction thunks (a few hundred instructions a request).
+private final class Route: Sendable {
+    let path: String
+    let length: Int
+    let methods: [MethodHandler]
+
+    init(path: String, methods: [MethodHandler]) {
+        self.path = path
+        length = path.utf8.count
+        self.methods = methods
+    }
+}
+
+private final class MethodHandler: Sendable {
+    let method: String
+    let handler: Router.Handler
+
+    init(method: String, handler: @escaping Router.Handler) {
+        self.method = method
+        self.handler = handler
     }
 }

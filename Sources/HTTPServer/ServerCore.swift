@@ -14,7 +14,9 @@ final class ServerCore: Sendable {
     /// Our `logger` copy is immutable, so whether it logs `.info` is fixed; checking a Bool per request is cheaper
     /// than asking the log handler (which copies the handler existential).
     let accessLogEnabled: Bool
-    let accessLog: (any AccessLogSink)?
+    /// Where a finished access-log line goes: the sink, or else the logger. A closure made once: copying the
+    /// optional existential out of the property for each line went through generic value witnesses.
+    let writeAccessLine: @Sendable (UnsafeRawBufferPointer) -> Void
     /// The connection limit and open-connection count the C admission callback reads (shim.h); written only before
     /// the daemon starts, then only by C atomics. Outlives the daemon: freed with the core, after the server stopped.
     nonisolated(unsafe) let admission = UnsafeMutablePointer<mhd_shim_admission>.allocate(capacity: 1)
@@ -24,7 +26,14 @@ final class ServerCore: Sendable {
         handler: @escaping HTTPServer.Handler, errorResponder: @escaping HTTPServer.ErrorResponder,
         accessLog: (any AccessLogSink)?
     ) {
-        self.accessLog = accessLog
+        if let accessLog {
+            writeAccessLine = { accessLog.writeAccessLine($0) }
+        } else {
+            writeAccessLine = { [logger] line in
+                // An explicit source: the default scans `#fileID` for its module on every call.
+                logger.info("\(String(decoding: line, as: UTF8.self))", source: HTTPServer.accessLogSource)
+            }
+        }
         self.configuration = configuration
         self.logger = logger
         self.handler = handler
@@ -48,14 +57,7 @@ final class ServerCore: Sendable {
 
     func logAccess(_ context: RequestContext, termination: MHD_RequestTerminationCode) {
         guard accessLogEnabled else { return }
-        withAccessLine(context, termination: termination) { line in
-            if let accessLog {
-                accessLog.writeAccessLine(line)
-            } else {
-                // An explicit source: the default scans `#fileID` for its module on every call.
-                logger.info("\(String(decoding: line, as: UTF8.self))", source: HTTPServer.accessLogSource)
-            }
-        }
+        withAccessLine(context, termination: termination, writeAccessLine)
     }
 
     /// `METHOD /path STATUS bytes=N duration_us=N request_id=ID [outcome=...]`, assembled in a temporary buffer
@@ -160,6 +162,8 @@ final class RequestContext {
     var status = 0
     var responseBytes = 0
     var requestID = ""
+    /// The body MHD is sending, owned here until MHD releases it (see `makeMHDResponse`).
+    var responseBody: [UInt8] = []
 
     init(startNanoseconds: UInt64, sequence: UInt64, method: String, path: String) {
         self.startNanoseconds = startNanoseconds

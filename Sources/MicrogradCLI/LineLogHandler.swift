@@ -75,10 +75,23 @@ struct LineLogHandler: LogHandler {
 /// The server's access log straight into the output buffer, as the same lines a `LineLogHandler` writes for
 /// `logger.info(line, source: HTTPServer.accessLogSource)`, without a String or LogEvent per request.
 struct AccessLogLines: AccessLogSink {
-    let label: String
+    /// What follows the timestamp, up to the message: `" info <label>: [HTTPServer] "`, made once (six appends a line).
+    private let middle: [UInt8]
+
+    init(label: String) {
+        var middle = Array(" \(Logger.Level.info.rawValue)".utf8)
+        if !label.isEmpty { middle.append(UInt8(ascii: " ")) }
+        middle += Array("\(label): [\(HTTPServer.accessLogSource)] ".utf8)
+        self.middle = middle
+    }
 
     func writeAccessLine(_ line: UnsafeRawBufferPointer) {
-        LineLogHandler.write(level: .info, label: label, source: HTTPServer.accessLogSource, message: line, flush: false)
+        BufferedStandardOutput.shared.append(reserve: 25 + middle.count + line.count, flush: false) { buffer in
+            buffer.appendTimestamp()
+            middle.withUnsafeBytes { buffer.append($0) }
+            buffer.append(line)
+            buffer.append(UInt8(ascii: "\n"))
+        }
     }
 }
 

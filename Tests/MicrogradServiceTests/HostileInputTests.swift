@@ -277,7 +277,7 @@ struct HostileInputTests {
 
     // MARK: HTTP-level hostility
 
-    /// Over libmicrohttpd's per-connection memory (32 KiB by default) the refusal comes from MHD itself, before any route runs:
+    /// Over libmicrohttpd's per-connection memory (16 KiB by default) the refusal comes from MHD itself, before any route runs:
     /// the status is right but its body is MHD's fixed HTML (no hook to replace it in 0.9.75; docs/robustness.md).
     @Test func headersOverTheLimitAreRefusedAndTheServerRecovers() throws {
         try withService { port, _ in

@@ -618,8 +618,8 @@ private struct GraphRequestReader {
 
         // Inputs as node indices: request nodes first, then constants in request order.
         let total = userCount + constants.count
-        var lhs = [Int32](repeating: InputSlot.absent, count: total)
-        var rhs = [Int32](repeating: InputSlot.absent, count: total)
+        var lhs = [Int32].filled(with: InputSlot.absent, count: total)
+        var rhs = [Int32].filled(with: InputSlot.absent, count: total)
         let defined = definedAt
         for i in 0..<userCount {
             lhs[i] = InputSlot.specIndex(ofRef: nodeLHS[i], definedAt: defined, userCount: userCount)
@@ -643,12 +643,12 @@ private struct GraphRequestReader {
         }
         var spec = GraphSpec()
         spec.ids = column { n in n < userCount ? table.string(symbols[n]) : constantIDs[n - userCount] }
-        spec.labels = labels.isEmpty ? [String?](repeating: nil, count: total) : column { labels[Int32($0)] }
+        spec.labels = labels.isEmpty ? [String?].filled(with: nil, count: total) : column { labels[Int32($0)] }
         spec.ops = column { n in n < userCount ? Op(rawValue: opCodes[n])! : .leaf }
         spec.values = column { n in n < userCount ? nodeValues[n] : constantValues[n - userCount] }
         spec.isConstant = column { $0 >= userCount }
         if let order {
-            var position = [Int32](repeating: 0, count: total)
+            var position = [Int32].filled(with: 0, count: total)
             for (p, n) in order.enumerated() { position[Int(n)] = Int32(p) }
             spec.lhs = order.map { let l = lhs[Int($0)]; return l < 0 ? InputSlot.absent : position[Int(l)] }
             spec.rhs = order.map { let r = rhs[Int($0)]; return r < 0 ? InputSlot.absent : position[Int(r)] }

@@ -24,7 +24,7 @@ enum TopologicalOrder {
         }
         if sorted { return .success(nil) }
         // 0: not visited, 1: on the stack, 2: emitted.
-        var state = [UInt8](repeating: 0, count: count)
+        var state = [UInt8].filled(with: 0, count: count)
         var order: [Int32] = []
         order.reserveCapacity(count)
         var stack: [Int32] = []

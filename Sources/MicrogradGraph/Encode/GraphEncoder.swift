@@ -1,5 +1,11 @@
 import Micrograd
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Response bodies for an evaluated graph (JSON, DOT, JGF) and for problems. Byte writers throughout:
 /// Foundation's JSONEncoder is an order of magnitude slower and writes `4` for 4.0. Same input, same bytes.
 public enum GraphEncoder {

@@ -29,14 +29,9 @@ public enum GraphEvaluator {
         }
         guard n > 0 else { return EvaluatedGraph(spec: spec, data: [], grad: []) }
         tape.backward(from: spec.output)
-        let data = [Double](unsafeUninitializedCapacity: n) { buffer, count in
-            for i in 0..<n { buffer[i] = tape.data(Int32(i)) }
-            count = n
-        }
-        let grad = [Double](unsafeUninitializedCapacity: n) { buffer, count in
-            for i in 0..<n { buffer[i] = tape.grad(Int32(i)) }
-            count = n
-        }
+        // `map` allocates through the specialised path (see `Array.filled`).
+        let data = (0..<n).map { tape.data(Int32($0)) }
+        let grad = (0..<n).map { tape.grad(Int32($0)) }
         return EvaluatedGraph(spec: spec, data: data, grad: grad)
     }
 }

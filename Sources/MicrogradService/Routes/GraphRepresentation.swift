@@ -24,9 +24,9 @@ enum GraphRepresentation {
     ) -> HTTPResponse {
         switch pipeline.represent(graph, id: id, as: format, skeleton: skeleton) {
         case .success(let body):
-            HTTPResponse(
-                status: 200, headers: [("Content-Type", format.contentType)] + (id.map { [("X-Graph-Id", $0)] } ?? []),
-                body: body)
+            // One array (a concatenation allocated three).
+            id.map { HTTPResponse(status: 200, headers: [("Content-Type", format.contentType), ("X-Graph-Id", $0)], body: body) }
+                ?? HTTPResponse(status: 200, headers: [("Content-Type", format.contentType)], body: body)
         case .failure(let problem):
             .problem(problem)
         }

@@ -26,14 +26,16 @@ struct RegisteredGraphRoutes: Sendable {
     static let collection = "/graphs"
     static let item = "/graphs/{gid}"
     static let evaluate = "/graphs/{gid}/evaluate"
+    /// Made once: every request of the service is checked against it (the concatenation cost ~100 instructions).
+    private static let itemPrefix = collection + "/"
 
     /// The response and the route pattern for a path under `/graphs`; nil for any other path.
     func route(_ request: HTTPRequest) -> (response: HTTPResponse, pattern: String)? {
         let path = request.path
-        if path == Self.collection {
+        if path.utf8.count == Self.collection.utf8.count, path == Self.collection {
             return (request.method == "POST" ? register(request) : methodNotAllowed(request, ["POST"]), Self.collection)
         }
-        guard path.hasPrefix(Self.collection + "/") else { return nil }
+        guard path.utf8.count > Self.itemPrefix.utf8.count, path.hasPrefix(Self.itemPrefix) else { return nil }
         let rest = path.dropFirst(Self.collection.count + 1).split(separator: "/", omittingEmptySubsequences: false)
         guard let gid = rest.first, !gid.isEmpty else { return nil }
         if rest.count == 1 {

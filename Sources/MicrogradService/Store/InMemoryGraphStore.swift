@@ -68,8 +68,9 @@ public final class InMemoryGraphStore: GraphStore {
             return entries[id]!.graph
         }
 
-        /// Removes the least recently used entry; false when there is none.
-        mutating func evictOldest() -> Bool {
+        /// Removes the least recently used entry and returns it (nil when there is none), for the caller to free
+        /// after unlocking.
+        mutating func evictOldest() -> Entry? {
             while head < uses.count {
                 let (use, id) = uses[head]
                 head += 1
@@ -78,10 +79,20 @@ public final class InMemoryGraphStore: GraphStore {
                     let entry = entries.remove(at: index).value
                     totalBytes -= entry.bytes
                     if mostRecentID == id { mostRecentID = nil }
-                    return true
+                    return entry
                 }
             }
-            return false
+            return nil
+        }
+    }
+
+    /// Entries taken out under the lock; the common put evicts one, held without an array allocation.
+    private struct Removed {
+        var first: Entry?
+        var rest: [Entry] = []
+
+        mutating func add(_ entry: Entry) {
+            if first == nil { first = entry } else { rest.append(entry) }
         }
     }
 
@@ -103,19 +114,26 @@ public final class InMemoryGraphStore: GraphStore {
     public func putEvaluation(_ graph: EvaluatedGraph, id: String) -> StoreWrite {
         let bytes = graph.estimatedBytes
         guard bytes <= limits.maxBytes, limits.maxGraphs > 0 else { return .notStored(.tooLarge) }
-        state.withLock { state in
+        // What leaves the store is freed after unlocking: freeing a graph (a dozen arrays) inside the lock made
+        // every other worker's store access wait for it.
+        let removed = state.withLock { state -> Removed in
+            var removed = Removed()
             let use = state.noteUse(id)
             if let old = state.entries.updateValue(Entry(graph: graph, bytes: bytes, lastUse: use), forKey: id) {
                 state.totalBytes -= old.bytes
+                removed.add(old)
             }
             state.totalBytes += bytes
             state.mostRecentID = id
             // Oldest first from the use queue, not a scan of every entry.
             while state.entries.count > limits.maxGraphs || state.totalBytes > limits.maxBytes {
-                if !state.evictOldest() { break }
+                guard let entry = state.evictOldest() else { break }
+                removed.add(entry)
             }
             state.compactUses()
+            return removed
         }
+        _ = removed  // freed here, unlocked
         return .stored
     }
 
