@@ -36,15 +36,22 @@ final class HiredisConnection: @unchecked Sendable {
 
     deinit { redisFree(context) }
 
-    /// Sends every command, then reads every reply (one round trip). Error replies come back as `.error`;
-    /// a connection-level failure throws, and then this connection must be dropped.
-    func pipeline(_ commands: [[[UInt8]]]) throws(RedisError) -> [RedisValue] {
-        for command in commands {
-            if append(command) != REDIS_OK { throw Self.error(of: context, during: "write") }
+    /// Sends every command of `parts` (in order) at once, then reads every reply: one round trip. Error replies come
+    /// back as `.error`; a connection-level failure throws, and then this connection must be dropped.
+    func pipeline(_ parts: [RedisCommands]) throws(RedisError) -> [RedisValue] {
+        var expected = 0
+        for part in parts where part.count > 0 {
+            precondition(part.isComplete, "a command is missing arguments")
+            // Already in Redis's wire format: hiredis only copies the bytes into its output buffer.
+            let status = part.bytes.withUnsafeBytes { bytes in
+                redisAppendFormattedCommand(context, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), bytes.count)
+            }
+            if status != REDIS_OK { throw Self.error(of: context, during: "write") }
+            expected += part.count
         }
         var replies: [RedisValue] = []
-        replies.reserveCapacity(commands.count)
-        for _ in commands {
+        replies.reserveCapacity(expected)
+        for _ in 0..<expected {
             var reply: UnsafeMutableRawPointer?
             guard redisGetReply(context, &reply) == REDIS_OK, let reply else {
                 throw Self.error(of: context, during: "read")
@@ -56,47 +63,16 @@ final class HiredisConnection: @unchecked Sendable {
         return replies
     }
 
-    /// Arguments go with explicit lengths (binary-safe); they are packed into one buffer so every pointer stays valid
-    /// for the call. hiredis copies them into its output buffer.
-    private func append(_ arguments: [[UInt8]]) -> Int32 {
-        var packed: [UInt8] = []
-        packed.reserveCapacity(arguments.reduce(0) { $0 + $1.count })
-        var lengths: [Int] = []
-        lengths.reserveCapacity(arguments.count)
-        for argument in arguments {
-            packed.append(contentsOf: argument)
-            lengths.append(argument.count)
-        }
-        return packed.withUnsafeBytes { bytes in
-            let base = bytes.baseAddress?.assumingMemoryBound(to: CChar.self)
-            var pointers: [UnsafePointer<CChar>?] = []
-            pointers.reserveCapacity(arguments.count)
-            var offset = 0
-            for length in lengths {
-                // An empty argument still needs a valid pointer; hiredis reads none of its bytes.
-                pointers.append(base.map { UnsafePointer($0 + offset) } ?? UnsafePointer(bitPattern: 1))
-                offset += length
-            }
-            return pointers.withUnsafeMutableBufferPointer { argv in
-                lengths.withUnsafeBufferPointer { argvlen in
-                    redisAppendCommandArgv(context, Int32(arguments.count), argv.baseAddress, argvlen.baseAddress)
-                }
-            }
-        }
-    }
-
     private static func value(of reply: UnsafeMutablePointer<redisReply>) -> RedisValue {
         let r = reply.pointee
-        func bytes() -> [UInt8] {
-            guard let str = r.str, r.len > 0 else { return [] }
-            return Array(UnsafeRawBufferPointer(start: str, count: r.len))
-        }
+        let raw = UnsafeRawBufferPointer(start: r.len > 0 ? r.str : nil, count: r.str == nil ? 0 : r.len)
         switch r.type {
-        case chiredis_reply_string(): return .bulk(bytes())
+        case chiredis_reply_string(): return .bulk(Array(raw))
         case chiredis_reply_integer(): return .integer(Int64(r.integer))
         case chiredis_reply_nil(): return .null
-        case chiredis_reply_status(): return .status(String(decoding: bytes(), as: UTF8.self))
-        case chiredis_reply_error(): return .error(String(decoding: bytes(), as: UTF8.self))
+        // Decoded straight from hiredis' buffer: "+OK" on every write makes no array on the way.
+        case chiredis_reply_status(): return .status(String(decoding: raw, as: UTF8.self))
+        case chiredis_reply_error(): return .error(String(decoding: raw, as: UTF8.self))
         case chiredis_reply_array():
             var elements: [RedisValue] = []
             elements.reserveCapacity(r.elements)

@@ -43,10 +43,14 @@ public final class RedisClient: Sendable {
 
     /// One caller of `sharedPipeline`: its commands, and its replies once the round trip carrying them is back.
     private final class Waiter: Sendable {
-        let commands: [[[UInt8]]]
+        let commands: RedisCommands
+        let lastWins: RedisCommands?
         let outcome = Mutex<Result<[RedisValue], RedisError>?>(nil)
         let wake = DispatchSemaphore(value: 0)
-        init(_ commands: [[[UInt8]]]) { self.commands = commands }
+        init(_ commands: RedisCommands, lastWins: RedisCommands?) {
+            self.commands = commands
+            self.lastWins = lastWins
+        }
     }
     private struct Batch {
         var queue: [Waiter] = []
@@ -86,13 +90,21 @@ public final class RedisClient: Sendable {
 
     /// Sends the commands in one round trip and returns one reply each (error replies included).
     public func pipeline(_ commands: [[[UInt8]]]) throws(RedisError) -> [RedisValue] {
+        try pipeline(RedisCommands(commands))
+    }
+
+    public func pipeline(_ commands: RedisCommands) throws(RedisError) -> [RedisValue] {
+        try roundTrip([commands])
+    }
+
+    private func roundTrip(_ parts: [RedisCommands]) throws(RedisError) -> [RedisValue] {
         if let refusal = breaker.withLock({ $0.state == .unavailable ? $0.lastError ?? RedisError(.circuitOpen, "") : nil }) {
             observer(.skipped)
             throw RedisError(.circuitOpen, "skipped after: \(refusal.message)")
         }
         let start = ContinuousClock.now
         do {
-            let replies = try withConnection { connection throws(RedisError) in try connection.pipeline(commands) }
+            let replies = try withConnection { connection throws(RedisError) in try connection.pipeline(parts) }
             observer(.roundTrip(.now - start, succeeded: true))
             return replies
         } catch {
@@ -107,7 +119,16 @@ public final class RedisClient: Sendable {
     /// Redis wakeup and one read for many callers instead of one each. Each caller returns once its own replies are
     /// back, so what it wrote is in Redis when it returns (as with `pipeline`); a failure fails the whole batch.
     public func sharedPipeline(_ commands: [[[UInt8]]]) throws(RedisError) -> [RedisValue] {
-        let mine = Waiter(commands)
+        try sharedPipeline(RedisCommands(commands))
+    }
+
+    /// `lastWins`: commands that the same commands of a later caller make redundant, such as setting a "latest"
+    /// pointer. A round trip sends only its last caller's, after every caller's `commands`; each caller that passed
+    /// some gets their replies after its own. Every caller must pass the same commands here (arguments aside).
+    public func sharedPipeline(
+        _ commands: RedisCommands, lastWins: RedisCommands? = nil
+    ) throws(RedisError) -> [RedisValue] {
+        let mine = Waiter(commands, lastWins: lastWins)
         let leads = batch.withLock { state in
             state.queue.append(mine)
             if state.leading { return false }
@@ -123,12 +144,19 @@ public final class RedisClient: Sendable {
             defer { state.queue.removeAll() }
             return state.queue
         }
+        var parts = group.map(\.commands)
+        let final = group.last { $0.lastWins != nil }?.lastWins
+        if let final { parts.append(final) }
         let outcome: Result<[RedisValue], RedisError>
-        do { outcome = .success(try pipeline(group.flatMap(\.commands))) } catch { outcome = .failure(error) }
+        do { outcome = .success(try roundTrip(parts)) } catch { outcome = .failure(error) }
         var offset = 0
+        let finalCount = final?.count ?? 0
         for waiter in group {
             let count = waiter.commands.count
-            waiter.outcome.withLock { $0 = outcome.map { Array($0[offset..<offset + count]) } }
+            let own = outcome.map { replies in
+                Array(replies[offset..<offset + count]) + (waiter.lastWins == nil ? [] : replies.suffix(finalCount))
+            }
+            waiter.outcome.withLock { $0 = own }
             offset += count
         }
         let next = batch.withLock { state in
@@ -179,8 +207,8 @@ public final class RedisClient: Sendable {
         }
         if configuration.database != 0 { setup.append(["SELECT", String(configuration.database)]) }
         if setup.isEmpty { return connection }
-        let byteCommands = setup.map { $0.map { Array($0.utf8) } }
-        for (command, reply) in zip(setup, try connection.pipeline(byteCommands)) {
+        let byteCommands = RedisCommands(setup.map { $0.map { Array($0.utf8) } })
+        for (command, reply) in zip(setup, try connection.pipeline([byteCommands])) {
             if case .error(let message) = reply {
                 throw RedisError(.setup, "\(command[0]) failed: \(message)")
             }
@@ -227,7 +255,7 @@ public final class RedisClient: Sendable {
         }
         do throws(RedisError) {
             let connection = try connect()
-            let reply = try connection.pipeline([[Array("PING".utf8)]])[0]
+            let reply = try connection.pipeline([RedisCommands([[Array("PING".utf8)]])])[0]
             if case .error(let message) = reply { throw RedisError(.setup, "PING: \(message)") }
             idle.withLock { $0 = [connection] }
             breaker.withLock {

@@ -112,6 +112,78 @@ import Testing
         #expect(try client.command("DBSIZE") == .integer(1600))
     }
 
+    /// Commands are sent as built: arguments binary-safe and of any length, numbers in decimal.
+    @Test func builtCommandsAreWhatRedisReads() throws {
+        let redis = try RedisServer()
+        let client = RedisClient(configuration: redis.configuration())
+        defer { client.close() }
+        let value = (0..<300).map { UInt8(truncatingIfNeeded: $0) } + [13, 10]
+        var commands = RedisCommands()
+        commands.begin(arguments: 5)
+        commands.argument("SET")
+        commands.argument(Array("ns:".utf8), "k\u{e9}y")
+        commands.argument(value)
+        commands.argument("EX")
+        commands.argument(1234567890)
+        commands.append([Array("GET".utf8), Array("ns:k\u{e9}y".utf8)])
+        commands.begin(arguments: 2)
+        commands.argument("TTL")
+        commands.argument(utf8: "ns:k\u{e9}y")
+        commands.begin(arguments: 3)
+        commands.argument("INCRBY")
+        commands.argument(utf8: "n")
+        commands.argument(-42)
+        #expect(commands.isComplete && commands.count == 4)
+        let replies = try client.pipeline(commands)
+        #expect(replies[0] == .status("OK") && replies[1] == .bulk(value) && replies[3] == .integer(-42))
+        guard case .integer(let ttl) = replies[2] else { Issue.record("TTL: \(replies[2])"); return }
+        #expect(ttl > 1_234_567_000)
+    }
+
+    /// `lastWins` commands: each round trip sends exactly one, the last caller's, and every caller gets its reply.
+    @Test func lastWinsCommandsAreSentOncePerRoundTrip() throws {
+        let redis = try RedisServer()
+        let roundTrips = Atomic(0)
+        let client = RedisClient(configuration: redis.configuration()) { event in
+            if case .roundTrip = event { roundTrips.add(1, ordering: .relaxed) }
+        }
+        defer { client.close() }
+        @Sendable func set(_ key: String, latest: String) -> (RedisCommands, RedisCommands) {
+            (RedisCommands([["SET", key, "v"].map { Array($0.utf8) }]),
+             RedisCommands([["INCR", "sent"], ["SET", "latest", latest]].map { $0.map { Array($0.utf8) } }))
+        }
+        // One caller at a time: every call is its batch's last.
+        for index in 0..<5 {
+            let (own, last) = set("one\(index)", latest: "one\(index)")
+            #expect(try client.sharedPipeline(own, lastWins: last) == [.status("OK"), .integer(Int64(index + 1)), .status("OK")])
+            #expect(try client.command("GET", "latest") == .bulk(Array("one\(index)".utf8)))
+        }
+        let failures = Atomic(0)
+        let group = DispatchGroup()
+        for thread in 0..<8 {
+            group.enter()
+            Thread.detachNewThread {
+                defer { group.leave() }
+                for index in 0..<100 {
+                    let (own, last) = set("t\(thread)-\(index)", latest: "t\(thread)-\(index)")
+                    let replies = try? client.sharedPipeline(own, lastWins: thread % 3 == 0 ? nil : last)
+                    let expected = thread % 3 == 0 ? 1 : 3
+                    if replies?.count != expected || replies?.first != .status("OK") { failures.add(1, ordering: .relaxed) }
+                }
+            }
+        }
+        #expect(group.wait(timeout: .now() + 60) == .success)
+        #expect(failures.load(ordering: .relaxed) == 0)
+        // A round trip carried one INCR when any of its callers passed `lastWins`: never more, so at most one per trip.
+        guard case .bulk(let counter) = try client.command("GET", "sent"), let sent = Int64(String(decoding: counter, as: UTF8.self))
+        else { Issue.record("no counter"); return }
+        let trips = roundTrips.load(ordering: .relaxed) - 5 - 5 - 1  // the sequential calls, their GETs, this GET
+        #expect(sent >= 5 && sent - 5 <= Int64(trips))
+        // The latest pointer names the final call of some thread that passed it (the last round trip's last caller).
+        guard case .bulk(let latest) = try client.command("GET", "latest") else { Issue.record("no latest"); return }
+        #expect((0..<8).filter { $0 % 3 != 0 }.map { "t\($0)-99" }.contains(String(decoding: latest, as: UTF8.self)))
+    }
+
     /// Group commit: concurrent callers share round trips, yet each gets exactly its own replies, in order; a dead
     /// Redis fails every queued caller (none is left waiting), and a returning one serves them again.
     @Test func sharedPipelinesGiveEachCallerItsOwnReplies() throws {

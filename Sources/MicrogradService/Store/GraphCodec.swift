@@ -23,9 +23,8 @@ public enum GraphCodec {
         out.reserveCapacity(16 + graph.spec.count * 40)
         out.append(contentsOf: evaluationMagic)
         write(graph.spec, into: &out)
-        for column in [graph.data, graph.grad] {
-            for value in column { writeDouble(value, into: &out) }
-        }
+        for value in graph.data { writeDouble(value, into: &out) }
+        for value in graph.grad { writeDouble(value, into: &out) }
         return out
     }
 
@@ -112,13 +111,15 @@ public enum GraphCodec {
     }
 
     private static func writeString(_ string: String, into out: inout [UInt8]) {
-        writeVarint(UInt64(string.utf8.count), into: &out)
-        out.append(contentsOf: string.utf8)
+        var string = string
+        string.withUTF8 { bytes in
+            writeVarint(UInt64(bytes.count), into: &out)
+            out.append(contentsOf: bytes)
+        }
     }
 
     private static func writeDouble(_ value: Double, into out: inout [UInt8]) {
-        let bits = value.bitPattern
-        for shift in stride(from: 0, to: 64, by: 8) { out.append(UInt8(truncatingIfNeeded: bits >> UInt64(shift))) }
+        withUnsafeBytes(of: value.bitPattern.littleEndian) { out.append(contentsOf: $0) }
     }
 
     private struct Reader {
