@@ -155,9 +155,30 @@ struct ByteWriter {
         }
     }
 
-    /// `[a,b,...]`, each as `jsonNumber` writes it: one bounds check per number.
+    /// `[a,b,...]`, each as `jsonNumber` writes it: one bounds check per number, or one for the whole array
+    /// when it surely fits (always under `bytes(bound:)`), then a cursor in a register rather than `count`
+    /// stored back per number.
     mutating func jsonNumberArray(_ values: UnsafeBufferPointer<Double>) {
         byte(UInt8(ascii: "["))
+        if values.count < (limit - count) / (ShortestDecimal.room + 1) {
+            let start = base + count
+            var p = start
+            for i in values.indices {
+                p[0] = UInt8(ascii: ",")
+                p += i > 0 ? 1 : 0  // the comma stays only between numbers
+                let d = values[i]
+                if d.isFinite {
+                    p += ShortestDecimal.write(d, to: p)
+                } else {
+                    let text: StaticString = d.isNaN ? "\"NaN\"" : d < 0 ? "\"-Infinity\"" : "\"Infinity\""
+                    p.update(from: text.utf8Start, count: text.utf8CodeUnitCount)  // at most 11 bytes < room
+                    p += text.utf8CodeUnitCount
+                }
+            }
+            count += p - start
+            byte(UInt8(ascii: "]"))
+            return
+        }
         for i in values.indices {
             reserve(ShortestDecimal.room + 1)
             if i > 0 {
