@@ -123,6 +123,14 @@ mhd_shim_stop_listening(int listen_fd)
     return fds[1];
 }
 
+/// The socket of a connection (-1 when MHD cannot tell); MHD_get_connection_info is variadic.
+static inline int
+mhd_shim_connection_fd(struct MHD_Connection *connection)
+{
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+    return info == NULL ? -1 : info->connect_fd;
+}
+
 /// Number of open connections across the whole thread pool (0 when the daemon cannot tell).
 static inline unsigned int
 mhd_shim_current_connections(struct MHD_Daemon *daemon)

@@ -136,16 +136,57 @@ public final class HTTPServer: Sendable {
         // kernel's backlog, their requests sent, and are reset when the socket is finally closed. Not through
         // MHD_quiesce_daemon: in 0.9.75 it races its own worker threads and aborts the process ("Failed to remove
         // listen FD from epoll set", daemon.c:5531) when a worker unregisters the socket first. See shim.h.
+        adoptQueuedConnections(daemon)
         let placeholderWriteEnd = mhd_shim_stop_listening(daemon.listenFD)
         let (seconds, attoseconds) = gracePeriod.components
-        let timeout = max(0, seconds) * 1_000_000_000 + max(0, attoseconds) / 1_000_000_000
-        if !core.state.waitUntilIdle(timeoutNanoseconds: UInt64(timeout)) {
+        let timeout = UInt64(max(0, seconds) * 1_000_000_000 + max(0, attoseconds) / 1_000_000_000)
+        let deadline = monotonicNanoseconds() &+ timeout
+        // Adopted connections count once their request begins; one that sends nothing is not waited for long.
+        let adoptedDeadline = min(deadline, monotonicNanoseconds() &+ Self.adoptedRequestWait)
+        var idle = false
+        repeat {
+            let now = monotonicNanoseconds()
+            idle = core.state.waitUntilIdle(timeoutNanoseconds: deadline > now ? deadline - now : 0)
+            if idle && core.state.adoptedWaiting { usleep(2_000) }
+        } while idle && core.state.adoptedWaiting && monotonicNanoseconds() < adoptedDeadline
+        if !idle {
             core.logger.warning(
                 "shutdown grace period over with \(core.state.requestsInFlight) requests in flight; closing them")
         }
         MHD_stop_daemon(daemon.daemon)  // closes the listening descriptor (now the placeholder's read end)
         if placeholderWriteEnd >= 0 { close(placeholderWriteEnd) }
         core.logger.info("server stopped")
+    }
+}
+
+extension HTTPServer {
+    /// How long a stop waits for a request on a connection taken from the backlog (it was sent with the handshake,
+    /// or is on its way).
+    static let adoptedRequestWait: UInt64 = 1_000_000_000
+
+    /// Connections in the listening socket's backlog have completed their handshake, their requests perhaps sent,
+    /// but no worker has accepted them yet (a worker busy with a long request accepts nothing). Closing the socket
+    /// would reset each one; they are handed to the daemon instead and served, with `Connection: close` as the
+    /// server is draining. The socket is non-blocking: this stops at the first EAGAIN.
+    fileprivate func adoptQueuedConnections(_ daemon: RunningDaemon) {
+        for _ in 0..<max(1, core.configuration.listenBacklog) {
+            var address = sockaddr_storage()
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let fd = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { accept(daemon.listenFD, $0, &length) }
+            }
+            if fd < 0 {
+                if errno == EINTR || errno == ECONNABORTED { continue }
+                return
+            }
+            _ = fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC)
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+            core.state.adoptionStarted(fd)  // before MHD has it: a worker may begin its request at once
+            let added = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { MHD_add_connection(daemon.daemon, fd, $0, length) }
+            }
+            if added != MHD_Result.YES { core.state.adoptionFailed(fd) }  // MHD closed the socket
+        }
     }
 }
 

@@ -81,6 +81,7 @@ private func beginRequest(
     conCls: UnsafeMutablePointer<UnsafeMutableRawPointer?>
 ) -> MHD_Result {
     let sequence = core.state.requestBegan()
+    if core.state.isDraining { core.state.requestBeganWhileDraining(onConnection: mhd_shim_connection_fd(connection)) }
     let context = RequestContext(
         startNanoseconds: monotonicNanoseconds(),
         sequence: sequence,

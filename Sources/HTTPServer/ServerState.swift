@@ -46,6 +46,16 @@ final class ServerState: @unchecked Sendable {
         }
     }
 
+    /// Connections taken from the listening socket's backlog at shutdown (by descriptor) whose first request has
+    /// not begun: the stop waits for them too (see `HTTPServer.shutdown`). Touched only while draining.
+    private let adopted = Mutex<Set<Int32>>([])
+
+    func adoptionStarted(_ fd: Int32) { adopted.withLock { _ = $0.insert(fd) } }
+    func adoptionFailed(_ fd: Int32) { adopted.withLock { _ = $0.remove(fd) } }
+    /// A request began on `fd` while draining: it is now counted in flight, no longer as adopted.
+    func requestBeganWhileDraining(onConnection fd: Int32) { adopted.withLock { _ = $0.remove(fd) } }
+    var adoptedWaiting: Bool { adopted.withLock { !$0.isEmpty } }
+
     var isDraining: Bool {
         draining.load(ordering: .relaxed)
     }

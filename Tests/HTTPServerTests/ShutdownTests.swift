@@ -53,6 +53,66 @@ import Testing
         server.shutdown(gracePeriod: .seconds(1))  // a second call is harmless
     }
 
+    /// A connection still in the listening socket's backlog when the stop begins (its handshake done by the kernel,
+    /// its request sent, no worker free to accept it) is served, not reset when the socket closes.
+    @Test func connectionWaitingInTheBacklogAtStopIsServed() throws {
+        let gate = Gate()
+        let handler: HTTPServer.Handler = { request in
+            if request.path == "/slow" { gate.pass() }
+            return HTTPResponse(status: 200, body: Array("done \(request.path)".utf8))
+        }
+        // One worker: while it is held in the handler, nothing accepts, so the next connection waits in the backlog.
+        let server = HTTPServer(
+            configuration: ServerConfiguration(host: "127.0.0.1", port: 0, threads: 1, idleTimeoutSeconds: 60),
+            logger: LogCapture().logger(), handler: handler)
+        try server.start()
+        let port = server.port
+
+        let slowResult = Shared<Result<RawResponse, any Error>?>(nil)
+        let slowDone = DispatchSemaphore(value: 0)
+        Thread {
+            slowResult.withLock { result in
+                result = Result { try TestConnection(port: port, timeoutSeconds: 60).request("GET", "/slow") }
+            }
+            slowDone.signal()
+        }.start()
+        #expect(gate.waitUntilInside())
+
+        let queuedResult = Shared<Result<RawResponse, any Error>?>(nil)
+        let connected = DispatchSemaphore(value: 0)
+        let queuedDone = DispatchSemaphore(value: 0)
+        Thread {
+            queuedResult.withLock { result in
+                result = Result {
+                    let queued = try TestConnection(port: port, timeoutSeconds: 60)  // connected: in the backlog
+                    connected.signal()
+                    return try queued.request("GET", "/queued")
+                }
+            }
+            connected.signal()  // also when connecting failed, so the test does not hang
+            queuedDone.signal()
+        }.start()
+        #expect(connected.wait(timeout: .now() + 30) == .success)
+        Thread.sleep(forTimeInterval: 0.2)  // the request is sent, and nobody has read it
+
+        let stopped = DispatchSemaphore(value: 0)
+        Thread {
+            server.shutdown(gracePeriod: .seconds(60))
+            stopped.signal()
+        }.start()
+        #expect(eventually { isRefused(port) })
+        gate.release()
+
+        #expect(slowDone.wait(timeout: .now() + 60) == .success)
+        #expect(try slowResult.current?.get().status == 200)
+        #expect(queuedDone.wait(timeout: .now() + 60) == .success)
+        let answer = try #require(try queuedResult.current?.get())
+        #expect(answer.status == 200)
+        #expect(answer.text == "done /queued")
+        #expect(answer.header("Connection")?.lowercased() == "close")
+        #expect(stopped.wait(timeout: .now() + 60) == .success)
+    }
+
     /// Stopping while clients connect and send must never abort the process, and every answer a client gets is
     /// complete and right. (libmicrohttpd 0.9.75's MHD_quiesce_daemon aborted, racing its own workers: the server no
     /// longer calls it.) Traffic runs before, during and after the stop: the stop waits for answered requests, and
