@@ -138,9 +138,6 @@ struct BatchPlan {
     var handsToA: [Bool]
     /// Whether node i (an add) hands it to its second input too.
     var handsToB: [Bool]
-    /// Whether the output's own step reads its gradient as the constant 1 (`d * 1`, the same operation as on a
-    /// block of ones), so no block is filled with ones: when the output is not a leaf and keeps its block.
-    var seedInStep: Bool
     var slotCount: Int
 
     init(_ g: CompiledGraph, inputs: [Int32: BatchColumn], gradients: [Int32]) {
@@ -222,7 +219,6 @@ struct BatchPlan {
             }
         }
         slotCount = Int(slots)
-        seedInStep = g.ops[out] != .leaf && wantsGrad[out] && !handsToA[out] && !handsToB[out]
     }
 
     func run(
@@ -299,7 +295,7 @@ struct BatchPlan {
                     forward.withUnsafeBufferPointer { steps in
                         for step in steps { step.run(bases, vectors) }
                     }
-                    if seedSlot >= 0 && !seedInStep {
+                    if seedSlot >= 0 {
                         let seed = BlockRows(bases[Int(seedSlot)])
                         for k in 0..<vectors { seed.store(k, BatchVector(1)) }
                     }
@@ -372,8 +368,6 @@ struct BatchPlan {
         var c: Double
         var toA: Int32, toB: Int32
         var firstA: Bool, firstB: Bool
-        /// The gradient is 1 in every row (the output's step, see ``BatchPlan/seedInStep``).
-        var gradOne: Bool
     }
 
     func forwardSteps(_ g: CompiledGraph) -> [ForwardStep] {
@@ -396,7 +390,7 @@ struct BatchPlan {
                 xShared: shared[a], yShared: b >= 0 ? shared[b] : 0, outShared: shared[i],
                 c: g.ops[i] == .powConst ? g.values[i] : 0,
                 toA: wantsGrad[a] && !handsToA[i] ? gradSlot[a] : -1, toB: b >= 0 && wantsGrad[b] && !handsToB[i] ? gradSlot[b] : -1,
-                firstA: firstToA[i], firstB: firstToB[i], gradOne: i == Int(g.output) && seedInStep)
+                firstA: firstToA[i], firstB: firstToB[i])
         }
     }
 }
@@ -420,16 +414,8 @@ extension BatchPlan.ForwardStep {
 extension BatchPlan.BackwardStep {
     @inline(__always)
     func run(_ bases: UnsafeMutablePointer<UnsafeMutableRawPointer>, _ vectors: Int) {
-        if gradOne {
-            run(bases, vectors, grad: SharedValue(1))
-        } else {
-            run(bases, vectors, grad: BlockRows(bases[Int(self.grad)]))
-        }
-    }
-
-    @inline(__always)
-    func run<G: RowSource>(_ bases: UnsafeMutablePointer<UnsafeMutableRawPointer>, _ vectors: Int, grad: G) {
         func block(_ slot: Int32) -> BlockRows { BlockRows(bases[Int(slot)]) }
+        let grad = block(self.grad)
         let toA = self.toA >= 0 ? block(self.toA) : nil, toB = self.toB >= 0 ? block(self.toB) : nil
         switch (x >= 0, y >= 0) {
         case (true, true):
@@ -510,8 +496,8 @@ enum Kernels {
     /// Adds `d out/d input * grad` into the inputs' gradient blocks (`toA`, `toB`, nil where not wanted), or
     /// stores `0 + ...` where this is the input's first contribution, exactly as the single-row engine adds into
     /// a gradient that starts at 0. Both inputs in one pass, so the operands and `grad` are loaded once.
-    struct Backward<G: RowSource, X: RowSource, Y: RowSource, Out: RowSource>: OpKernel {
-        let grad: G, x: X, y: Y, out: Out, c: Double
+    struct Backward<X: RowSource, Y: RowSource, Out: RowSource>: OpKernel {
+        let grad: BlockRows, x: X, y: Y, out: Out, c: Double
         let toA: BlockRows?, firstA: Bool, toB: BlockRows?, firstB: Bool
         let vectors: Int
 
