@@ -254,6 +254,13 @@ struct BatchPlan {
         let gradientSlots = gradients.map { leaf in needed[Int(leaf)] ? gradSlot[Int(leaf)] : -1 }
         let inPlace = gradientSlots.indices.map { j in gradientSlots[j] >= 0 && !gradientSlots[..<j].contains(gradientSlots[j]) }
         let seedSlot = gradSlot[out]
+        // The output's gradient block holds ones. Unless the output is a leaf or hands the block on (then its
+        // inputs add into it, or it is an answer column), only the output's own step reads it: filled once here,
+        // not per block.
+        let seedOnce = seedSlot >= 0 && g.ops[out] != .leaf && !handsToA[out] && !handsToB[out]
+        if seedOnce {
+            (scratch + Int(seedSlot) * blockBytes).initializeMemory(as: Double.self, repeating: 1, count: blockRows)
+        }
         let forward = forwardSteps(g), backward = backwardSteps(g)
         let outputSlot = dataSlot[out]
         // A row-input leaf as the output is read from its column, so its value is copied, not computed in place.
@@ -295,7 +302,7 @@ struct BatchPlan {
                     forward.withUnsafeBufferPointer { steps in
                         for step in steps { step.run(bases, vectors) }
                     }
-                    if seedSlot >= 0 {
+                    if seedSlot >= 0 && !seedOnce {
                         let seed = BlockRows(bases[Int(seedSlot)])
                         for k in 0..<vectors { seed.store(k, BatchVector(1)) }
                     }
