@@ -136,6 +136,8 @@ struct BatchPlan {
     /// Whether node i hands its gradient block to its first input instead of adding into that input's block:
     /// see the slot assignment.
     var handsToA: [Bool]
+    /// Whether node i (an add) hands it to its second input too.
+    var handsToB: [Bool]
     var slotCount: Int
 
     init(_ g: CompiledGraph, inputs: [Int32: BatchColumn], gradients: [Int32]) {
@@ -180,16 +182,40 @@ struct BatchPlan {
         // are), so where an add or a sub makes the first contribution to its first input, 0 + 1 * grad is grad
         // bit for bit: that input takes over the node's gradient block (nothing reads the node's gradient after
         // its own step) instead of a loop copying it. Chains of sums (a neuron's, a layer's) share one block.
+        // An add whose second input gets no other contribution hands the block to that input too (0 + 1 * grad
+        // is grad again), so both inputs read one block, a neuron's terms and bias the sum's gradient: one
+        // copy loop less per term. A block two nodes share must stay as it is until both are done, so it goes
+        // to nodes that get no other contribution: the second input, the first when it shares, and (down a
+        // chain) every node handed a shared block.
+        var contributions = [Int](repeating: 0, count: n)
+        for i in 0...out where needed[i] && wantsGrad[i] && g.ops[i] != .leaf {
+            let a = Int(g.lhs[i]), b = Int(g.rhs[i])
+            if wantsGrad[a] { contributions[a] += 1 }
+            if b >= 0 && wantsGrad[b] { contributions[b] += 1 }
+        }
         handsToA = [Bool](repeating: false, count: n)
+        handsToB = [Bool](repeating: false, count: n)
         dataSlot = [Int32](repeating: -1, count: n)
         gradSlot = [Int32](repeating: -1, count: n)
         var slots: Int32 = 0
+        var sharedSlot: [Bool] = []
         for i in 0...out where needed[i] && varies[i] { dataSlot[i] = slots; slots += 1 }
+        let dataSlots = slots
         for i in stride(from: out, through: 0, by: -1) where needed[i] && wantsGrad[i] {
-            if gradSlot[i] < 0 { gradSlot[i] = slots; slots += 1 }
-            if (g.ops[i] == .add || g.ops[i] == .sub) && firstToA[i] {
+            if gradSlot[i] < 0 {
+                gradSlot[i] = slots; slots += 1
+                sharedSlot.append(false)
+            }
+            let a = Int(g.lhs[i]), b = Int(g.rhs[i])
+            let slot = Int(gradSlot[i] - dataSlots)
+            if (g.ops[i] == .add || g.ops[i] == .sub) && firstToA[i] && (!sharedSlot[slot] || contributions[a] == 1) {
                 handsToA[i] = true
-                gradSlot[Int(g.lhs[i])] = gradSlot[i]
+                gradSlot[a] = gradSlot[i]
+            }
+            if g.ops[i] == .add && firstToB[i] && contributions[b] == 1 && (!handsToA[i] || contributions[a] == 1) {
+                handsToB[i] = true
+                gradSlot[b] = gradSlot[i]
+                sharedSlot[slot] = true
             }
         }
         slotCount = Int(slots)
@@ -228,6 +254,13 @@ struct BatchPlan {
         let gradientSlots = gradients.map { leaf in needed[Int(leaf)] ? gradSlot[Int(leaf)] : -1 }
         let inPlace = gradientSlots.indices.map { j in gradientSlots[j] >= 0 && !gradientSlots[..<j].contains(gradientSlots[j]) }
         let seedSlot = gradSlot[out]
+        // The output's gradient block holds ones. Unless the output is a leaf or hands the block on (then its
+        // inputs add into it, or it is an answer column), only the output's own step reads it: filled once here,
+        // not per block.
+        let seedOnce = seedSlot >= 0 && g.ops[out] != .leaf && !handsToA[out] && !handsToB[out]
+        if seedOnce {
+            (scratch + Int(seedSlot) * blockBytes).initializeMemory(as: Double.self, repeating: 1, count: blockRows)
+        }
         let forward = forwardSteps(g), backward = backwardSteps(g)
         let outputSlot = dataSlot[out]
         // A row-input leaf as the output is read from its column, so its value is copied, not computed in place.
@@ -269,7 +302,7 @@ struct BatchPlan {
                     forward.withUnsafeBufferPointer { steps in
                         for step in steps { step.run(bases, vectors) }
                     }
-                    if seedSlot >= 0 {
+                    if seedSlot >= 0 && !seedOnce {
                         let seed = BlockRows(bases[Int(seedSlot)])
                         for k in 0..<vectors { seed.store(k, BatchVector(1)) }
                     }
@@ -363,7 +396,7 @@ struct BatchPlan {
                 op: g.ops[i], grad: gradSlot[i], x: dataSlot[a], y: b >= 0 ? dataSlot[b] : -1, out: dataSlot[i],
                 xShared: shared[a], yShared: b >= 0 ? shared[b] : 0, outShared: shared[i],
                 c: g.ops[i] == .powConst ? g.values[i] : 0,
-                toA: wantsGrad[a] && !handsToA[i] ? gradSlot[a] : -1, toB: b >= 0 && wantsGrad[b] ? gradSlot[b] : -1,
+                toA: wantsGrad[a] && !handsToA[i] ? gradSlot[a] : -1, toB: b >= 0 && wantsGrad[b] && !handsToB[i] ? gradSlot[b] : -1,
                 firstA: firstToA[i], firstB: firstToB[i])
         }
     }

@@ -109,6 +109,30 @@ import Micrograd
         }
     }
 
+    /// Sums hand their gradient block to both inputs when the second gets no other contribution: a neuron's
+    /// terms and bias, and a block shared that way must not be handed on to a node that gets more contributions
+    /// later (here m, also used by q, and the sum that would pass it on to w's shared block).
+    @Test func sumsThatHandTheirBlockToBothInputs() {
+        let tape = Tape()
+        defer { withExtendedLifetime(tape) {} }
+        let x = tape.leaf(1), y = tape.leaf(2), z = tape.leaf(3), w = tape.leaf(4)
+        let neuron = tape.apply(.tanh, tape.apply(.add, tape.apply(.add, tape.apply(.mul, x, y), tape.apply(.mul, z, w)), x))
+        let m = tape.apply(.mul, x, y)
+        let q = tape.apply(.mul, m, z)
+        let c = tape.apply(.tanh, x)
+        let hazard = tape.apply(.mul, tape.apply(.tanh, tape.apply(.add, tape.apply(.add, m, c), w)), q)
+        let reusedTerm = tape.apply(.add, tape.apply(.add, tape.apply(.add, c, m), z), tape.apply(.mul, c, w))
+        let inputs: [Int32: BatchColumn] = [x: .rows(Self.edges), y: .rows(Self.edges.reversed()), z: .shared(1.5),
+                                            w: .rows(Self.edges.map { $0 / 3 })]
+        for out in [neuron, hazard, reusedTerm] {
+            let graph = CompiledGraph(tape: tape, output: out)
+            for block in [8, 256] {
+                let result = graph.evaluateBatch(rows: Self.edges.count, inputs: inputs, gradients: [x, y, z, w], blockRows: block)
+                Self.expectRowsMatchSingle(graph, inputs, [x, y, z, w], result)
+            }
+        }
+    }
+
     /// Random graphs: random ops over random earlier nodes, leaves varying or shared or kept, random gradients.
     @Test func randomGraphsMatchTheSingleRowEngine() {
         var rng = SplitMix64(seed: 13)
