@@ -66,5 +66,10 @@ import Testing
         #expect(request.header("X-THING") == "x")
         #expect(request.header("X-Thin") == nil)
         #expect(request.header("X-THINK") == nil)  // same length, one letter differs
+        #expect(request.headers.map(\.name) == ["Content-Type", "X-Thing"])
+        var changed = request
+        changed.headers.append((name: "Accept", value: ""))
+        #expect(changed.header("accept") == "")
+        #expect(changed.headers.count == 3)
     }
 }
