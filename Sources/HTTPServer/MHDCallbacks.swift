@@ -89,7 +89,7 @@ private func beginRequest(
     conCls.pointee = Unmanaged.passRetained(context).toOpaque()  // released in mhdRequestCompleted
 
     // One pass over the headers (they are all in by now): the request's fields, its id and its Content-Length.
-    // MHD keeps the fields' bytes for the whole request; they are noted here and packed in one copy at the end.
+    // The fields are noted as MHD's (pointer, count) pairs, valid during this call, and packed in one copy after.
     var scan = HeaderScan()
     let count = Int(MHD_get_connection_values(connection, .HEADER_KIND, nil, nil))
     if count > 0 {
@@ -139,7 +139,8 @@ private func methodName(_ method: UnsafePointer<CChar>) -> String {
 /// What one pass over the request headers collects.
 private struct HeaderScan {
     /// Room for every field MHD counted (on the stack), the first `fieldCount` noted, `byteCount` to pack them.
-    var fields = UnsafeMutableBufferPointer<(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)>(start: nil, count: 0)
+    var fields = UnsafeMutableBufferPointer<(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)>(
+        start: nil, count: 0)
     var fieldCount = 0
     var byteCount = 0
     var requestID: String?
