@@ -57,13 +57,13 @@ private func handleAccess(
     }
     let body = context.body
     context.body = []  // the request owns the only reference: no copy
-    let headers = context.headers
-    context.headers = []
+    let headerFields = context.headerFields
+    context.headerFields = HeaderFields()
     let request = HTTPRequest(
         method: context.method,
         path: context.path,
         query: connectionValues(connection, kind: .GET_ARGUMENT_KIND),
-        headers: headers,
+        headerFields: headerFields,
         body: body,
         requestID: context.requestID)
     var response = core.handler(request)
@@ -89,16 +89,22 @@ private func beginRequest(
         path: url.map { String(cString: $0) } ?? "")
     conCls.pointee = Unmanaged.passRetained(context).toOpaque()  // released in mhdRequestCompleted
 
-    // One pass over the headers (they are all in by now): the request's list, its id and its Content-Length.
+    // One pass over the headers (they are all in by now): the request's fields, its id and its Content-Length.
+    // The fields are noted as MHD's (pointer, count) pairs, valid during this call, and packed in one copy after.
     var scan = HeaderScan()
     let count = Int(MHD_get_connection_values(connection, .HEADER_KIND, nil, nil))
     if count > 0 {
-        scan.headers.reserveCapacity(count)
-        withUnsafeMutablePointer(to: &scan) { pointer in
-            _ = MHD_get_connection_values_n(connection, .HEADER_KIND, scanHeader, UnsafeMutableRawPointer(pointer))
+        withUnsafeTemporaryAllocation(of: (name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer).self,
+                                      capacity: count) { fields in
+            scan.fields = fields
+            withUnsafeMutablePointer(to: &scan) { pointer in
+                _ = MHD_get_connection_values_n(connection, .HEADER_KIND, scanHeader, UnsafeMutableRawPointer(pointer))
+            }
+            context.headerFields = HeaderFields(
+                packing: UnsafeMutableBufferPointer(rebasing: fields[..<scan.fieldCount]), byteCount: scan.byteCount)
+            scan.fields = UnsafeMutableBufferPointer(start: nil, count: 0)
         }
     }
-    context.headers = scan.headers
     context.requestID = core.requestID(clientValue: scan.requestID, sequence: sequence)
 
     guard let lengthText = scan.contentLength else { return MHD_Result.YES }
@@ -133,7 +139,11 @@ private func methodName(_ method: UnsafePointer<CChar>) -> String {
 
 /// What one pass over the request headers collects.
 private struct HeaderScan {
-    var headers: [(name: String, value: String)] = []
+    /// Room for every field MHD counted (on the stack), the first `fieldCount` noted, `byteCount` to pack them.
+    var fields = UnsafeMutableBufferPointer<(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)>(
+        start: nil, count: 0)
+    var fieldCount = 0
+    var byteCount = 0
     var requestID: String?
     var contentLength: String?
     /// Content-Length sent more than once with different values (RFC 9112 6.3: a framing error that must be
@@ -147,19 +157,24 @@ private func scanHeader(
 ) -> MHD_Result {
     guard let cls, let key else { return MHD_Result.YES }
     let scan = cls.assumingMemoryBound(to: HeaderScan.self)
-    // Sizes from MHD: no strlen, and the bytes are decoded once.
-    let name = String(decoding: UnsafeRawBufferPointer(start: key, count: keySize), as: UTF8.self)
-    let text = value.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: valueSize), as: UTF8.self) } ?? ""
+    // Sizes from MHD: no strlen. Kept as bytes; only the two fields the server reads itself become Strings.
+    let valueBytes = UnsafeRawBufferPointer(start: value, count: value == nil ? 0 : valueSize)
     if keySize == 12 && strcasecmp(key, "X-Request-Id") == 0 {
-        if scan.pointee.requestID == nil { scan.pointee.requestID = text }
+        if scan.pointee.requestID == nil { scan.pointee.requestID = String(decoding: valueBytes, as: UTF8.self) }
     } else if keySize == 14 && strcasecmp(key, "Content-Length") == 0 {
+        let text = String(decoding: valueBytes, as: UTF8.self)
         if let first = scan.pointee.contentLength {
             if first != text { scan.pointee.contentLengthConflict = true }
         } else {
             scan.pointee.contentLength = text
         }
     }
-    scan.pointee.headers.append((name, text))
+    let index = scan.pointee.fieldCount
+    if index < scan.pointee.fields.count {  // MHD counted them all just before; never more, but stay in bounds
+        scan.pointee.fields[index] = (UnsafeRawBufferPointer(start: key, count: keySize), valueBytes)
+        scan.pointee.fieldCount = index + 1
+        scan.pointee.byteCount += 8 + keySize + valueBytes.count
+    }
     return MHD_Result.YES
 }
 

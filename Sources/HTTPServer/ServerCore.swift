@@ -153,8 +153,8 @@ final class RequestContext {
     let method: String
     let path: String
     var body: [UInt8] = []
-    /// The request headers, collected when they arrived (the first call), handed to the request at the last.
-    var headers: [(name: String, value: String)] = []
+    /// The request headers (bytes), collected when they arrived (the first call), handed to the request at the last.
+    var headerFields = HeaderFields()
     /// Set once the body passed `maxBodyBytes`: the rest is read and thrown away, then 413.
     var bodyTooLarge = false
     var discardedBytes = 0

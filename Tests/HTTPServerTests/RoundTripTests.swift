@@ -20,6 +20,22 @@ import Testing
         }
     }
 
+    @Test func headerFieldsArriveInOrderAsSent() throws {
+        let listing: HTTPServer.Handler = { request in
+            let text = request.headers.map { "\($0.name)=\($0.value)" }.joined(separator: "\n")
+            return HTTPResponse(status: 200, headers: [("Content-Type", "text/plain")], body: Array(text.utf8))
+        }
+        try withServer(handler: listing) { server in
+            let connection = try TestConnection(port: server.port)
+            let response = try connection.request(
+                "GET", "/", headers: [("X-One", "1"), ("X-Empty", ""), ("X-Long", String(repeating: "v", count: 300)),
+                                      ("x-one", "again")])
+            let lines = response.text.components(separatedBy: "\n")
+            let sent = lines.filter { $0.lowercased().hasPrefix("x-") }
+            #expect(sent == ["X-One=1", "X-Empty=", "X-Long=" + String(repeating: "v", count: 300), "x-one=again"])
+        }
+    }
+
     @Test func standardHeadersAreRight() throws {
         try withServer(handler: describingHandler) { server in
             let connection = try TestConnection(port: server.port)

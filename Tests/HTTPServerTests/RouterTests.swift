@@ -66,5 +66,13 @@ import Testing
         #expect(request.header("X-THING") == "x")
         #expect(request.header("X-Thin") == nil)
         #expect(request.header("X-THINK") == nil)  // same length, one letter differs
+        #expect(request.headers.map(\.name) == ["Content-Type", "X-Thing"])
+        #expect(request.header("CONTENT-TYPE", satisfies: { $0.count == 10 }) == true)
+        #expect(request.header("X-Thing", satisfies: { $0.first == UInt8(ascii: "y") }) == false)
+        #expect(request.header("Accept", satisfies: { _ in true }) == nil)
+        var changed = request
+        changed.headers.append((name: "Accept", value: ""))
+        #expect(changed.header("accept") == "")
+        #expect(changed.headers.count == 3)
     }
 }

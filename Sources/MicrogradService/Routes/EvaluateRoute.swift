@@ -11,7 +11,8 @@ struct EvaluateRoute: Sendable {
     let logger: Logger
 
     func respond(_ request: HTTPRequest) -> HTTPResponse {
-        if let contentType = request.header("Content-Type"), !Self.isJSON(contentType) {
+        // Checked over the field's bytes: the String is made only for the refusal.
+        if request.header("Content-Type", satisfies: Self.isJSON) == false, let contentType = request.header("Content-Type") {
             return .problem(.unsupportedMediaType(contentType))
         }
         let format: GraphFormat
@@ -78,16 +79,18 @@ struct EvaluateRoute: Sendable {
     /// Over the UTF-8 bytes without making Strings (this runs on every request).
     static func isJSON(_ contentType: String) -> Bool {
         var contentType = contentType
-        return contentType.withUTF8 { bytes in
-            var start = 0, end = bytes.firstIndex(of: UInt8(ascii: ";")) ?? bytes.count
-            while start < end, bytes[start] == 0x20 || bytes[start] == 0x09 { start += 1 }
-            while end > start, bytes[end - 1] == 0x20 || bytes[end - 1] == 0x09 { end -= 1 }
-            let mediaType = UnsafeBufferPointer(rebasing: bytes[start..<end])
-            if asciiCaseInsensitiveEqual(mediaType, "application/json") { return true }
-            let prefix = "application/".utf8.count, suffix = "+json".utf8.count
-            return mediaType.count >= prefix + suffix
-                && asciiCaseInsensitiveEqual(UnsafeBufferPointer(rebasing: mediaType[..<prefix]), "application/")
-                && asciiCaseInsensitiveEqual(UnsafeBufferPointer(rebasing: mediaType[(mediaType.count - suffix)...]), "+json")
-        }
+        return contentType.withUTF8(isJSON)
+    }
+
+    static func isJSON(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        var start = 0, end = bytes.firstIndex(of: UInt8(ascii: ";")) ?? bytes.count
+        while start < end, bytes[start] == 0x20 || bytes[start] == 0x09 { start += 1 }
+        while end > start, bytes[end - 1] == 0x20 || bytes[end - 1] == 0x09 { end -= 1 }
+        let mediaType = UnsafeBufferPointer(rebasing: bytes[start..<end])
+        if asciiCaseInsensitiveEqual(mediaType, "application/json") { return true }
+        let prefix = "application/".utf8.count, suffix = "+json".utf8.count
+        return mediaType.count >= prefix + suffix
+            && asciiCaseInsensitiveEqual(UnsafeBufferPointer(rebasing: mediaType[..<prefix]), "application/")
+            && asciiCaseInsensitiveEqual(UnsafeBufferPointer(rebasing: mediaType[(mediaType.count - suffix)...]), "+json")
     }
 }

@@ -60,7 +60,7 @@ struct RegisteredGraphRoutes: Sendable {
     // MARK: POST /graphs
 
     func register(_ request: HTTPRequest) -> HTTPResponse {
-        if let contentType = request.header("Content-Type"), !EvaluateRoute.isJSON(contentType) {
+        if request.header("Content-Type", satisfies: EvaluateRoute.isJSON) == false, let contentType = request.header("Content-Type") {
             return .problem(ServiceProblem.unsupportedMediaType(contentType))
         }
         do throws(ServiceProblem) {
@@ -164,7 +164,7 @@ struct RegisteredGraphRoutes: Sendable {
     // MARK: POST /graphs/{gid}/evaluate
 
     func evaluate(_ request: HTTPRequest, gid: String) -> HTTPResponse {
-        if let contentType = request.header("Content-Type"), !EvaluateRoute.isJSON(contentType) {
+        if request.header("Content-Type", satisfies: EvaluateRoute.isJSON) == false, let contentType = request.header("Content-Type") {
             return .problem(ServiceProblem.unsupportedMediaType(contentType))
         }
         do throws(ServiceProblem) {

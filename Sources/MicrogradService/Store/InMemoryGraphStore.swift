@@ -29,17 +29,33 @@ public final class InMemoryGraphStore: GraphStore {
         var lastUse: UInt64
     }
 
+    /// An id with its hash taken before locking: hashing the 32-byte String inside the lock, twice per put (the new
+    /// id and the evicted one), lengthened the critical section both workers contend for; an evicted key's hash
+    /// is reused from the use queue.
+    private struct Key: Hashable {
+        let id: String
+        let hash: Int
+
+        init(_ id: String) {
+            self.id = id
+            hash = id.hashValue
+        }
+
+        func hash(into hasher: inout Hasher) { hasher.combine(hash) }
+        static func == (a: Key, b: Key) -> Bool { a.hash == b.hash && a.id == b.id }
+    }
+
     private struct State {
-        var entries: [String: Entry] = [:]
+        var entries: [Key: Entry] = [:]
         var totalBytes = 0
         var clock: UInt64 = 0
-        var mostRecentID: String?
+        var mostRecentID: Key?
         /// Every insert and use, oldest first, from `head` on: the LRU order without scanning the entries.
         /// An item is stale once its id was used again (or removed): its `use` is then not the entry's `lastUse`.
-        var uses: [(use: UInt64, id: String)] = []
+        var uses: [(use: UInt64, id: Key)] = []
         var head = 0
 
-        mutating func noteUse(_ id: String) -> UInt64 {
+        mutating func noteUse(_ id: Key) -> UInt64 {
             clock += 1
             uses.append((clock, id))
             return clock
@@ -61,7 +77,7 @@ public final class InMemoryGraphStore: GraphStore {
         }
 
         /// The graph under `id`, marked as used now.
-        mutating func use(_ id: String) -> EvaluatedGraph? {
+        mutating func use(_ id: Key) -> EvaluatedGraph? {
             guard entries[id] != nil else { return nil }
             entries[id]!.lastUse = noteUse(id)
             compactUses()
@@ -116,6 +132,7 @@ public final class InMemoryGraphStore: GraphStore {
         guard bytes <= limits.maxBytes, limits.maxGraphs > 0 else { return .notStored(.tooLarge) }
         // What leaves the store is freed after unlocking: freeing a graph (a dozen arrays) inside the lock made
         // every other worker's store access wait for it.
+        let id = Key(id)
         let removed = state.withLock { state -> Removed in
             var removed = Removed()
             let use = state.noteUse(id)
@@ -138,18 +155,20 @@ public final class InMemoryGraphStore: GraphStore {
     }
 
     public func evaluation(id: String) -> StoreRead<StoredEvaluation> {
-        state.withLock { state in state.use(id).map { .found(StoredEvaluation(id: id, graph: $0)) } ?? .absent }
+        let key = Key(id)
+        return state.withLock { state in state.use(key).map { .found(StoredEvaluation(id: id, graph: $0)) } ?? .absent }
     }
 
     public func mostRecentEvaluation() -> StoreRead<StoredEvaluation> {
         state.withLock { state in
             guard let id = state.mostRecentID, let graph = state.use(id) else { return .absent }
-            return .found(StoredEvaluation(id: id, graph: graph))
+            return .found(StoredEvaluation(id: id.id, graph: graph))
         }
     }
 
     public func deleteEvaluation(id: String) -> StoreDeletion {
-        state.withLock { state in
+        let id = Key(id)
+        return state.withLock { state in
             guard let entry = state.entries.removeValue(forKey: id) else { return .absent }
             state.totalBytes -= entry.bytes
             if state.mostRecentID == id { state.mostRecentID = nil }
