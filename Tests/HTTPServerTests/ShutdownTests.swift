@@ -5,29 +5,43 @@ import Logging
 import Testing
 
 @Suite struct ShutdownTests {
-    @Test func shutdownFinishesInFlightAndClosesIdleConnections() throws {
+    /// A started server answering "done PATH", holding requests for /slow in its handler until the gate releases.
+    private func gatedServer(threads: Int) throws -> (HTTPServer, Gate) {
         let gate = Gate()
         let handler: HTTPServer.Handler = { request in
             if request.path == "/slow" { gate.pass() }
             return HTTPResponse(status: 200, body: Array("done \(request.path)".utf8))
         }
         let server = HTTPServer(
-            configuration: ServerConfiguration(host: "127.0.0.1", port: 0, threads: 2, idleTimeoutSeconds: 60),
+            configuration: ServerConfiguration(host: "127.0.0.1", port: 0, threads: threads, idleTimeoutSeconds: 60),
             logger: LogCapture().logger(), handler: handler)
         try server.start()
+        return (server, gate)
+    }
+
+    /// Sends GET `path` on a new connection from another thread; the semaphore is signalled with the result in.
+    private func requestInBackground(
+        port: Int, _ path: String
+    ) -> (Shared<Result<RawResponse, any Error>?>, DispatchSemaphore) {
+        let result = Shared<Result<RawResponse, any Error>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Thread {
+            result.withLock { result in
+                result = Result { try TestConnection(port: port, timeoutSeconds: 60).request("GET", path) }
+            }
+            done.signal()
+        }.start()
+        return (result, done)
+    }
+
+    @Test func shutdownFinishesInFlightAndClosesIdleConnections() throws {
+        let (server, gate) = try gatedServer(threads: 2)
         let port = server.port
 
         let idle = try TestConnection(port: port)
         #expect(try idle.request("GET", "/warm").status == 200)  // now an idle keep-alive connection
 
-        let slowResult = Shared<Result<RawResponse, any Error>?>(nil)
-        let slowDone = DispatchSemaphore(value: 0)
-        Thread {
-            slowResult.withLock { result in
-                result = Result { try TestConnection(port: port, timeoutSeconds: 60).request("GET", "/slow") }
-            }
-            slowDone.signal()
-        }.start()
+        let (slowResult, slowDone) = requestInBackground(port: port, "/slow")
         #expect(gate.waitUntilInside())
 
         #expect(!server.isDraining)
@@ -56,26 +70,11 @@ import Testing
     /// A connection still in the listening socket's backlog when the stop begins (its handshake done by the kernel,
     /// its request sent, no worker free to accept it) is served, not reset when the socket closes.
     @Test func connectionWaitingInTheBacklogAtStopIsServed() throws {
-        let gate = Gate()
-        let handler: HTTPServer.Handler = { request in
-            if request.path == "/slow" { gate.pass() }
-            return HTTPResponse(status: 200, body: Array("done \(request.path)".utf8))
-        }
         // One worker: while it is held in the handler, nothing accepts, so the next connection waits in the backlog.
-        let server = HTTPServer(
-            configuration: ServerConfiguration(host: "127.0.0.1", port: 0, threads: 1, idleTimeoutSeconds: 60),
-            logger: LogCapture().logger(), handler: handler)
-        try server.start()
+        let (server, gate) = try gatedServer(threads: 1)
         let port = server.port
 
-        let slowResult = Shared<Result<RawResponse, any Error>?>(nil)
-        let slowDone = DispatchSemaphore(value: 0)
-        Thread {
-            slowResult.withLock { result in
-                result = Result { try TestConnection(port: port, timeoutSeconds: 60).request("GET", "/slow") }
-            }
-            slowDone.signal()
-        }.start()
+        let (slowResult, slowDone) = requestInBackground(port: port, "/slow")
         #expect(gate.waitUntilInside())
 
         let queuedResult = Shared<Result<RawResponse, any Error>?>(nil)
