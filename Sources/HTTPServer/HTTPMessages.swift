@@ -156,6 +156,8 @@ public struct HTTPResponse: Sendable {
     public var status: Int
     public var headers: [(String, String)]
     public var body: [UInt8]
+    /// Set on a response the handler gives later (``HTTPResponse/deferred(_:)``); nil for an ordinary one.
+    public internal(set) var deferred: DeferredResponse?
 
     public init(status: Int, headers: [(String, String)] = [], body: [UInt8] = []) {
         self.status = status

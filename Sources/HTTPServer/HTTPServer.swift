@@ -71,7 +71,11 @@ public final class HTTPServer: Sendable {
 
     deinit {
         // Never leave a daemon calling into a freed core.
-        if let daemon = running.withLock({ $0.take() }) { daemon.stopNow() }
+        if let daemon = running.withLock({ $0.take() }) {
+            core.suspensions.close(waitNanoseconds: 0)
+            daemon.stopNow()
+            core.suspensions.daemonStopped()
+        }
     }
 
     /// Binds the listening socket and starts the worker threads. Throws a clear error when the address is taken.
@@ -90,6 +94,7 @@ public final class HTTPServer: Sendable {
                 per_ip_connection_limit: UInt32(configuration.perIPConnectionLimit),
                 connection_memory_limit: configuration.connectionMemoryLimitBytes)
             let flags = MHD_USE_EPOLL_INTERNAL_THREAD.rawValue | MHD_USE_ITC.rawValue | MHD_USE_ERROR_LOG.rawValue
+                | MHD_ALLOW_SUSPEND_RESUME.rawValue  // deferred answers (DeferredResponse.swift)
             let coreReference = Unmanaged.passUnretained(core).toOpaque()
             core.admission.pointee = mhd_shim_admission(limit: UInt32(configuration.connectionLimit), open: 0)
             guard let daemon = mhd_shim_start_daemon(
@@ -153,7 +158,10 @@ public final class HTTPServer: Sendable {
             core.logger.warning(
                 "shutdown grace period over with \(core.state.requestsInFlight) requests in flight; closing them")
         }
+        // Deferred answers still pending get their timeout answers: MHD must not be stopped with a connection suspended.
+        core.suspensions.close(waitNanoseconds: Self.suspendedAnswerWait)
         MHD_stop_daemon(daemon.daemon)  // closes the listening descriptor (now the placeholder's read end)
+        core.suspensions.daemonStopped()
         if placeholderWriteEnd >= 0 { close(placeholderWriteEnd) }
         core.logger.info("server stopped")
     }
@@ -163,6 +171,8 @@ extension HTTPServer {
     /// How long a stop waits for a request on a connection taken from the backlog (it was sent with the handshake,
     /// or is on its way).
     static let adoptedRequestWait: UInt64 = 1_000_000_000
+    /// How long a stop waits for connections resumed with their timeout answers to queue them.
+    static let suspendedAnswerWait: UInt64 = 1_000_000_000
 
     /// Connections in the listening socket's backlog have completed their handshake, their requests perhaps sent,
     /// but no worker has accepted them yet (a worker busy with a long request accepts nothing). Closing the socket

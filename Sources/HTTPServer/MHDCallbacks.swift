@@ -50,6 +50,11 @@ private func handleAccess(
         return receiveChunk(core: core, context: context, data: uploadData, count: chunkSize)
     }
     if context.responded { return MHD_Result.YES }
+    if let suspension = context.suspension {  // resumed: the deferred answer is in
+        context.suspension = nil
+        core.suspensions.finished(suspension)
+        return queue(validated(suspension.deferred.takeResponse(), core), core: core, context: context, connection: connection)
+    }
 
     if context.bodyTooLarge {
         let refusal = core.errorResponder(413, bodyTooLargeDetail(core))
@@ -67,10 +72,20 @@ private func handleAccess(
         body: body,
         requestID: context.requestID)
     var response = core.handler(request)
-    if !(200...599).contains(response.status) {  // 1xx cannot be a final answer; beyond 599 is not HTTP
-        response = core.errorResponder(500, "the handler answered with invalid status \(response.status)")
+    if let later = response.deferred {
+        if !later.isCompleted, let suspension = core.suspensions.suspend(connection, until: later) {
+            context.suspension = suspension  // answered when MHD calls again, once resumed
+            return MHD_Result.YES
+        }
+        response = later.wait()  // already answered, or the server is stopping
     }
-    return queue(response, core: core, context: context, connection: connection)
+    return queue(validated(response, core), core: core, context: context, connection: connection)
+}
+
+/// The handler's response, or a 500 when its status cannot be a final answer (1xx, or beyond 599: not HTTP).
+private func validated(_ response: HTTPResponse, _ core: ServerCore) -> HTTPResponse {
+    if (200...599).contains(response.status) { return response }
+    return core.errorResponder(500, "the handler answered with invalid status \(response.status)")
 }
 
 private func beginRequest(
@@ -304,6 +319,8 @@ func mhdRequestCompleted(
     conCls.pointee = nil
     let context = Unmanaged<RequestContext>.fromOpaque(stored).takeRetainedValue()
     Unmanaged<ServerCore>.fromOpaque(cls)._withUnsafeGuaranteedRef { core in  // borrowed: see mhdAccessHandler
+        // Closed after it was resumed, before its answer was queued (the client left while it waited).
+        if let suspension = context.suspension { core.suspensions.finished(suspension) }
         core.logAccess(context, termination: termination)
         core.state.requestEnded()
     }

@@ -9,6 +9,8 @@ final class ServerCore: Sendable {
     let handler: HTTPServer.Handler
     let errorResponder: HTTPServer.ErrorResponder
     let state = ServerState()
+    /// Connections waiting for a deferred answer (DeferredResponse.swift).
+    let suspensions: Suspensions
     /// Random per process, so ids from different runs or replicas do not collide; a counter makes them unique within one.
     let requestIDPrefix: UInt32
     /// Our `logger` copy is immutable, so whether it logs `.info` is fixed; checking a Bool per request is cheaper
@@ -38,6 +40,7 @@ final class ServerCore: Sendable {
         self.logger = logger
         self.handler = handler
         self.errorResponder = errorResponder
+        suspensions = Suspensions { why in errorResponder(503, why) }
         requestIDPrefix = UInt32.random(in: UInt32.min...UInt32.max)
         accessLogEnabled = logger.logLevel <= .info
         admission.initialize(to: mhd_shim_admission(limit: UInt32(configuration.connectionLimit), open: 0))
@@ -164,6 +167,8 @@ final class RequestContext {
     var requestID = ""
     /// The body MHD is sending, owned here until MHD releases it (see `makeMHDResponse`).
     var responseBody: [UInt8] = []
+    /// Set while the connection is suspended for a deferred answer.
+    var suspension: Suspensions.Entry?
 
     init(startNanoseconds: UInt64, sequence: UInt64, method: String, path: String) {
         self.startNanoseconds = startNanoseconds
