@@ -28,10 +28,7 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "TCP port; 0 picks a free one. [env: PORT] (default: \(defaults.server.port))")
     var port: Int?
 
-    @Option(help: """
-        Worker threads. [env: THREADS] (default: number of cores; with a Redis store \
-        \(RedisGraphStore.workerThreadsPerCore)x cores, to overlap the waits for Redis)
-        """)
+    @Option(help: "Worker threads. [env: THREADS] (default: number of cores)")
     var threads: Int?
 
     @Option(help: "Largest request body in bytes (413 beyond). [env: MAX_BODY_BYTES] (default: \(defaults.server.maxBodyBytes))")
@@ -170,8 +167,7 @@ struct ServeCommand: ParsableCommand {
         var c = Self.defaults
         c.server.host = EnvironmentDefault.string(host, "HOST", default: c.server.host)
         c.server.port = try EnvironmentDefault.int(port, "PORT", default: c.server.port)
-        c.server.threads = try EnvironmentDefault.int(threads, "THREADS", default: usesRedis
-            ? RedisGraphStore.workerThreadsPerCore * ServerConfiguration.processorCount : c.server.threads)
+        c.server.threads = try EnvironmentDefault.int(threads, "THREADS", default: c.server.threads)
         c.server.maxBodyBytes = try EnvironmentDefault.int(maxBodyBytes, "MAX_BODY_BYTES", default: c.server.maxBodyBytes)
         c.server.connectionLimit = try EnvironmentDefault.int(connectionLimit, "CONNECTION_LIMIT", default: c.server.connectionLimit)
         c.server.perIPConnectionLimit = try EnvironmentDefault.int(
@@ -196,7 +192,6 @@ struct ServeCommand: ParsableCommand {
 
     /// `--store` or `STORE`; "memory" is the in-memory store.
     private var storeLocation: String { EnvironmentDefault.string(store, "STORE", default: "memory") }
-    private var usesRedis: Bool { storeLocation != "memory" }
 
     /// nil: the in-memory store the service makes from `configuration.store`.
     func makeStore(_ configuration: ServiceConfiguration, logger: Logger) throws -> (any GraphStore)? {

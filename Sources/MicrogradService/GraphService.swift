@@ -42,8 +42,14 @@ public final class GraphService: Sendable {
             operations: OperationsRoutes(metrics: metrics, store: self.store, isDraining: isDraining))
     }
 
-    /// Answers one request; records its metrics.
+    /// Answers one request, waiting for a deferred answer (see ``answer(to:)``): for callers without a server.
     public func respond(to request: HTTPRequest) -> HTTPResponse {
+        answer(to: request).resolved()
+    }
+
+    /// Answers one request; records its metrics. With a store that writes later (Redis) an evaluation's answer is
+    /// deferred (`HTTPResponse.deferred`): the HTTP server sends it when the store has answered.
+    public func answer(to request: HTTPRequest) -> HTTPResponse {
         let started = ContinuousClock.now
         let response: HTTPResponse, route: String
         if let (answer, pattern) = registered.route(request) {
@@ -52,6 +58,13 @@ public final class GraphService: Sendable {
         } else {
             let (answer, matched) = router.route(request)
             (response, route) = (answer, matched ? request.path : "unmatched")
+        }
+        if let later = response.deferred {
+            later.whenAnswered { [metrics, method = request.method] answer in
+                metrics.recordRequest(route: route, method: method, status: answer.status,
+                                      duration: started.duration(to: .now))
+            }
+            return response
         }
         metrics.recordRequest(route: route, method: request.method, status: response.status,
                               duration: started.duration(to: .now))

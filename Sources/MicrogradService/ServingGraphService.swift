@@ -48,7 +48,7 @@ extension GraphService {
             isDraining: { link.isDraining })
         let server = HTTPServer(
             configuration: configuration.server, logger: logger,
-            handler: { service.respond(to: $0) }, errorResponder: GraphService.errorResponse, accessLog: accessLog)
+            handler: { service.answer(to: $0) }, errorResponder: GraphService.errorResponse, accessLog: accessLog)
         link.set(server)
         try server.start()
         return ServingGraphService(service: service, server: server)

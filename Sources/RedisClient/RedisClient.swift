@@ -41,23 +41,8 @@ public final class RedisClient: Sendable {
     }
     private let breaker = Mutex(Breaker())
 
-    /// One caller of `sharedPipeline`: its commands, and its replies once the round trip carrying them is back.
-    private final class Waiter: Sendable {
-        let commands: RedisCommands
-        let lastWins: RedisCommands?
-        let outcome = Mutex<Result<[RedisValue], RedisError>?>(nil)
-        let wake = DispatchSemaphore(value: 0)
-        init(_ commands: RedisCommands, lastWins: RedisCommands?) {
-            self.commands = commands
-            self.lastWins = lastWins
-        }
-    }
-    private struct Batch {
-        var queue: [Waiter] = []
-        /// A caller is sending a round trip; callers arriving now queue for the next one.
-        var leading = false
-    }
-    private let batch = Mutex(Batch())
+    /// Commands waiting for the writer thread's next round trip (`submit`), and whether that thread sleeps.
+    private let writes = WriteQueue()
 
     public init(configuration: RedisConfiguration, observer: @escaping @Sendable (Event) -> Void = { _ in }) {
         self.configuration = configuration
@@ -98,10 +83,7 @@ public final class RedisClient: Sendable {
     }
 
     private func roundTrip(_ parts: [RedisCommands]) throws(RedisError) -> [RedisValue] {
-        if let refusal = breaker.withLock({ $0.state == .unavailable ? $0.lastError ?? RedisError(.circuitOpen, "") : nil }) {
-            observer(.skipped)
-            throw RedisError(.circuitOpen, "skipped after: \(refusal.message)")
-        }
+        if let refusal = refusal() { throw refusal }
         let start = ContinuousClock.now
         do {
             let replies = try withConnection { connection throws(RedisError) in try connection.pipeline(parts) }
@@ -114,59 +96,103 @@ public final class RedisClient: Sendable {
         }
     }
 
-    /// `pipeline`, with concurrent callers sharing round trips (group commit): while one caller's round trip is in
-    /// flight, others queue, and the next round trip carries all of their commands in one pipeline: one write, one
-    /// Redis wakeup and one read for many callers instead of one each. Each caller returns once its own replies are
-    /// back, so what it wrote is in Redis when it returns (as with `pipeline`); a failure fails the whole batch.
+    /// The error for a call made while the breaker is open (counted as skipped), or nil when Redis may be tried.
+    private func refusal() -> RedisError? {
+        guard let last = breaker.withLock({ $0.state == .unavailable ? $0.lastError ?? RedisError(.circuitOpen, "") : nil })
+        else { return nil }
+        observer(.skipped)
+        return RedisError(.circuitOpen, "skipped after: \(last.message)")
+    }
+
+    /// `pipeline` with concurrent callers sharing round trips (group commit); waits for this caller's replies.
+    /// See ``submit(_:lastWins:completion:)``.
     public func sharedPipeline(_ commands: [[[UInt8]]]) throws(RedisError) -> [RedisValue] {
         try sharedPipeline(RedisCommands(commands))
     }
 
-    /// `lastWins`: commands that the same commands of a later caller make redundant, such as setting a "latest"
-    /// pointer. A round trip sends only its last caller's, after every caller's `commands`; each caller that passed
-    /// some gets their replies after its own. Every caller must pass the same commands here (arguments aside).
     public func sharedPipeline(
         _ commands: RedisCommands, lastWins: RedisCommands? = nil
     ) throws(RedisError) -> [RedisValue] {
-        let mine = Waiter(commands, lastWins: lastWins)
-        let leads = batch.withLock { state in
-            state.queue.append(mine)
-            if state.leading { return false }
-            state.leading = true
-            return true
+        let outcome = Mutex<Result<[RedisValue], RedisError>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        submit(commands, lastWins: lastWins) { result in
+            outcome.withLock { $0 = result }
+            done.signal()
         }
-        if !leads {
-            mine.wake.wait()
-            // Woken with replies, or without: then it heads the queue and leads the next round trip.
-            if let outcome = mine.outcome.withLock({ $0 }) { return try outcome.get() }
+        done.wait()  // bounded: every round trip is (connect and command timeouts)
+        return try outcome.withLock { $0 }!.get()
+    }
+
+    /// Sends `commands` in the next round trip of a writer thread and calls `completion` with their replies, on that
+    /// thread, once they are back; the caller does not wait. While one round trip is in flight, submissions queue,
+    /// and the next one carries all of them in one pipeline (group commit): one write, one Redis wakeup and one read
+    /// for many callers. A reply means Redis has the write (as with `pipeline`); a failure fails the whole batch.
+    /// With the breaker open, `completion` runs at once, on this thread, with `.circuitOpen`.
+    ///
+    /// `lastWins`: commands that the same commands of a later caller make redundant, such as setting a "latest"
+    /// pointer. A round trip sends only its last caller's, after every caller's `commands`; each caller that passed
+    /// some gets their replies after its own. Every caller must pass the same commands here (arguments aside).
+    public func submit(
+        _ commands: RedisCommands, lastWins: RedisCommands? = nil,
+        completion: @escaping @Sendable (Result<[RedisValue], RedisError>) -> Void
+    ) {
+        if let refusal = refusal() {
+            completion(.failure(refusal))
+            return
         }
-        let group = batch.withLock { state in
-            defer { state.queue.removeAll() }
-            return state.queue
+        switch writes.append(Submission(commands: commands, lastWins: lastWins, completion: completion)) {
+        case .queued: break
+        case .wakeWriter: writes.wake()
+        case .startWriter:
+            if !startWriter() {
+                for submission in writes.takeAll() {
+                    submission.completion(.failure(RedisError(.connection, "cannot start the Redis writer thread")))
+                }
+            }
         }
-        var parts = group.map(\.commands)
-        let final = group.last { $0.lastWins != nil }?.lastWins
+    }
+
+    /// The writer thread: sends whatever is queued in one round trip, completes it, repeats; sleeps when nothing is.
+    /// It holds the client weakly (and only between round trips), so it ends within a second of the client's release.
+    private func startWriter() -> Bool {
+        detachThread { [weak self, writes] in
+            while true {
+                guard let batch = writes.next(waitingAtMost: 1_000_000_000) else {
+                    guard let client = self, !client.breaker.withLock({ $0.closed }) else {
+                        writes.stopped()
+                        for submission in writes.takeAll() {
+                            submission.completion(.failure(RedisError(.circuitOpen, "client closed")))
+                        }
+                        return
+                    }
+                    continue
+                }
+                guard let client = self else {
+                    for submission in batch { submission.completion(.failure(RedisError(.circuitOpen, "client closed"))) }
+                    continue
+                }
+                client.send(batch)
+            }
+        }
+    }
+
+    /// One round trip for `batch`; each submission gets its own replies (and the final `lastWins` ones).
+    private func send(_ batch: [Submission]) {
+        var parts = batch.map(\.commands)
+        let final = batch.last { $0.lastWins != nil }?.lastWins
         if let final { parts.append(final) }
         let outcome: Result<[RedisValue], RedisError>
         do { outcome = .success(try roundTrip(parts)) } catch { outcome = .failure(error) }
         var offset = 0
         let finalCount = final?.count ?? 0
-        for waiter in group {
-            let count = waiter.commands.count
-            let own = outcome.map { replies in
-                Array(replies[offset..<offset + count]) + (waiter.lastWins == nil ? [] : replies.suffix(finalCount))
-            }
-            waiter.outcome.withLock { $0 = own }
+        for submission in batch {
+            let count = submission.commands.count
+            let first = offset
+            submission.completion(outcome.map { replies in
+                Array(replies[first..<first + count]) + (submission.lastWins == nil ? [] : replies.suffix(finalCount))
+            })
             offset += count
         }
-        let next = batch.withLock { state in
-            if let first = state.queue.first { return Optional(first) }  // still leading: `first` takes over
-            state.leading = false
-            return nil
-        }
-        for waiter in group where waiter !== mine { waiter.wake.signal() }
-        next?.wake.signal()
-        return try mine.outcome.withLock { $0 }!.get()
     }
 
     /// Runs `body` on an idle connection or a new one, and keeps the connection unless it failed. A reused connection
@@ -267,6 +293,82 @@ public final class RedisClient: Sendable {
         } catch {
             breaker.withLock { $0.lastError = error }
             return true
+        }
+    }
+}
+
+/// One caller's commands for the writer thread's next round trip.
+private struct Submission: Sendable {
+    let commands: RedisCommands
+    let lastWins: RedisCommands?
+    let completion: @Sendable (Result<[RedisValue], RedisError>) -> Void
+}
+
+/// The submissions waiting for the writer thread. The writer is woken (a semaphore) only when it sleeps: under
+/// load it finds the next batch queued when its round trip is back, and nobody signals anything.
+private final class WriteQueue: Sendable {
+    enum Appended { case queued, wakeWriter, startWriter }
+
+    private struct State {
+        var waiting: [Submission] = []
+        var writerRunning = false
+        var writerSleeping = false
+    }
+    private let state = Mutex(State())
+    private let wakeup = DispatchSemaphore(value: 0)
+
+    func append(_ submission: Submission) -> Appended {
+        state.withLock { state in
+            state.waiting.append(submission)
+            if !state.writerRunning {
+                state.writerRunning = true
+                return .startWriter
+            }
+            if state.writerSleeping {
+                state.writerSleeping = false
+                return .wakeWriter
+            }
+            return .queued
+        }
+    }
+
+    func wake() { wakeup.signal() }
+
+    /// Everything queued, waiting up to `nanoseconds` for something; nil when nothing came.
+    func next(waitingAtMost nanoseconds: UInt64) -> [Submission]? {
+        if let batch = takeOrSleep() { return batch }
+        _ = wakeup.wait(timeout: .now() + .nanoseconds(Int(nanoseconds)))
+        return state.withLock { state in
+            state.writerSleeping = false
+            if state.waiting.isEmpty { return nil }
+            defer { state.waiting.removeAll(keepingCapacity: true) }
+            return state.waiting
+        }
+    }
+
+    private func takeOrSleep() -> [Submission]? {
+        state.withLock { state in
+            if state.waiting.isEmpty {
+                state.writerSleeping = true
+                return nil
+            }
+            defer { state.waiting.removeAll(keepingCapacity: true) }
+            return state.waiting
+        }
+    }
+
+    func takeAll() -> [Submission] {
+        state.withLock { state in
+            defer { state.waiting.removeAll() }
+            return state.waiting
+        }
+    }
+
+    /// The writer ends: a later submission starts a new one.
+    func stopped() {
+        state.withLock {
+            $0.writerRunning = false
+            $0.writerSleeping = false
         }
     }
 }

@@ -231,6 +231,44 @@ import Testing
         #expect(errors.load(ordering: .relaxed) == 160)
     }
 
+    /// `submit` does not wait: many submissions from one thread share round trips on the writer thread, each
+    /// completion gets its own replies; with the breaker open the completion runs at once, on the caller's thread.
+    @Test func submissionsCompleteLaterInSharedRoundTripsAndAtOnceWhenTheBreakerIsOpen() throws {
+        let redis = try RedisServer()
+        let roundTrips = Atomic(0)
+        let client = RedisClient(configuration: redis.configuration(probeInterval: .seconds(30))) { event in
+            if case .roundTrip = event { roundTrips.add(1, ordering: .relaxed) }
+        }
+        defer { client.close() }
+        let right = Atomic(0), done = DispatchGroup()
+        for index in 0..<500 {
+            done.enter()
+            client.submit(RedisCommands([["INCR", "n"], ["SET", "k\(index)", "\(index)"]].map { $0.map { Array($0.utf8) } })) { result in
+                if case .success(let replies) = result, replies.count == 2, replies[1] == .status("OK"),
+                   case .integer = replies[0] { right.add(1, ordering: .relaxed) }
+                done.leave()
+            }
+        }
+        #expect(done.wait(timeout: .now() + 30) == .success)
+        #expect(right.load(ordering: .relaxed) == 500)
+        #expect(try client.command("GET", "n") == .bulk(Array("500".utf8)))
+        #expect(roundTrips.load(ordering: .relaxed) <= 400, "submissions queued while a round trip was out share the next")
+
+        redis.stop()
+        let failed = DispatchSemaphore(value: 0)
+        client.submit(RedisCommands([[Array("PING".utf8)]])) { result in
+            if case .failure = result { failed.signal() }
+        }
+        #expect(failed.wait(timeout: .now() + 10) == .success)
+        #expect(client.state == .unavailable)
+        let inline = Atomic(false)
+        client.submit(RedisCommands([[Array("PING".utf8)]])) { result in
+            if case .failure(let error) = result, error.kind == .circuitOpen { inline.store(true, ordering: .relaxed) }
+        }
+        let ranInline = inline.load(ordering: .relaxed)
+        #expect(ranInline, "with the breaker open the completion runs before submit returns")
+    }
+
     @Test func breakerOpensWhenRedisDiesAndClosesWithin2sOfItsReturn() throws {
         let redis = try RedisServer()
         let client = RedisClient(configuration: redis.configuration(probeInterval: .milliseconds(250)))

@@ -42,15 +42,42 @@ struct EvaluateRoute: Sendable {
     }
 
     /// Keeps an evaluated graph and answers it: POST /evaluate and a single POST /graphs/{gid}/evaluate alike.
-    /// The answer does not wait on the store: a graph too large to keep, or a store that is down, still gets
-    /// its evaluation, without an id (no replica could find it) and with a header naming why.
+    /// The answer carries the graph's id only once the store has it (a shared store: once Redis acknowledged it).
+    /// A graph too large to keep, or a store that is down or does not answer in time, still gets its evaluation,
+    /// without an id (no replica could find it) and with a header naming why. A store that writes later makes
+    /// the answer deferred: the worker thread serves other connections meanwhile.
     /// `skeleton`: see ``EvaluationPipeline/represent(_:id:as:skeleton:)``.
     static func storeAndAnswer(
         _ graph: EvaluatedGraph, store: any GraphStore, format: GraphFormat, pipeline: EvaluationPipeline, logger: Logger,
         skeleton: JSONSkeleton? = nil
     ) -> HTTPResponse {
         let id = store.newEvaluationID()
-        switch store.putEvaluation(graph, id: id) {
+        guard store.writesLater else {
+            return answer(graph, id: id, write: store.putEvaluation(graph, id: id), format: format, pipeline: pipeline,
+                          logger: logger, skeleton: skeleton)
+        }
+        let later = DeferredResponse(timeout: storeWriteTimeout) {
+            answer(graph, id: id, write: .notStored(.unavailable(reason: "the store did not answer in time")),
+                   format: format, pipeline: pipeline, logger: logger, skeleton: skeleton)
+        }
+        store.putEvaluation(graph, id: id) { write in
+            // Built on the worker thread that sends it, not on the store's thread.
+            later.complete {
+                answer(graph, id: id, write: write, format: format, pipeline: pipeline, logger: logger, skeleton: skeleton)
+            }
+        }
+        return .deferred(later)
+    }
+
+    /// How long an evaluation's answer waits for a store that writes later. A safety net: the Redis store fails a
+    /// write on its own after its connect and command timeouts (250 ms and 500 ms by default).
+    static let storeWriteTimeout = Duration.seconds(10)
+
+    private static func answer(
+        _ graph: EvaluatedGraph, id: String, write: StoreWrite, format: GraphFormat, pipeline: EvaluationPipeline,
+        logger: Logger, skeleton: JSONSkeleton?
+    ) -> HTTPResponse {
+        switch write {
         case .stored:
             return GraphRepresentation.response(for: graph, id: id, format: format, pipeline: pipeline, skeleton: skeleton)
         case .notStored(let reason):

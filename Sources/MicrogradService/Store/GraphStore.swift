@@ -14,6 +14,14 @@ public protocol GraphStore: Sendable {
     /// Keeps an evaluated graph under `id` (from ``newEvaluationID()``), making it the most recent one.
     func putEvaluation(_ graph: EvaluatedGraph, id: String) -> StoreWrite
 
+    /// True when ``putEvaluation(_:id:completion:)`` answers later, from another thread (a store waiting on I/O):
+    /// a caller that can answer later (`POST /evaluate`) then frees its worker thread meanwhile.
+    var writesLater: Bool { get }
+
+    /// ``putEvaluation(_:id:)`` that calls `completion` once with the outcome instead of returning it: from another
+    /// thread when ``writesLater``, else before it returns.
+    func putEvaluation(_ graph: EvaluatedGraph, id: String, completion: @escaping @Sendable (StoreWrite) -> Void)
+
     /// The evaluated graph stored under `id`.
     func evaluation(id: String) -> StoreRead<StoredEvaluation>
 
@@ -36,6 +44,12 @@ public protocol GraphStore: Sendable {
 
 extension GraphStore {
     public func metricsExposition() -> [UInt8] { [] }
+
+    public var writesLater: Bool { false }
+
+    public func putEvaluation(_ graph: EvaluatedGraph, id: String, completion: @escaping @Sendable (StoreWrite) -> Void) {
+        completion(putEvaluation(graph, id: id))
+    }
 }
 
 /// An evaluated graph and the id it is stored under.

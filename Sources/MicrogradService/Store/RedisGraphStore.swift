@@ -1,3 +1,4 @@
+import Dispatch
 import Logging
 import MicrogradGraph
 import RedisClient
@@ -19,11 +20,6 @@ public final class RedisGraphStore: GraphStore {
     public static let defaultTTL = Duration.seconds(3600)
     public static let defaultConnectTimeout = RedisConfiguration.defaultConnectTimeout
     public static let defaultCommandTimeout = RedisConfiguration.defaultCommandTimeout
-    /// Worker threads per core that `micrograd serve` defaults to with this store: each evaluation blocks its worker
-    /// for one Redis round trip, so more workers than cores overlap those waits (Benchmarks/redis-store/RESULTS.md:
-    /// 2 workers on 2 cores gave 32% of the memory store's small-request throughput, 8 workers 59%).
-    public static let workerThreadsPerCore = 4
-
     public let client: RedisClient
     public let ttl: Duration
     public let remembersMostRecent: Bool
@@ -69,10 +65,25 @@ public final class RedisGraphStore: GraphStore {
 
     public func newEvaluationID() -> String { EvaluationID.random() }
 
+    /// Evaluations are written by the Redis client's writer thread (group commit): a caller that can answer later
+    /// does not hold its thread while Redis acknowledges.
+    public var writesLater: Bool { true }
+
     public func putEvaluation(_ graph: EvaluatedGraph, id: String) -> StoreWrite {
-        guard Self.isEvaluationID(id) else { return .notStored(.unavailable(reason: "not an evaluation id")) }
+        let outcome = Mutex<StoreWrite?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        putEvaluation(graph, id: id) { write in
+            outcome.withLock { $0 = write }
+            done.signal()
+        }
+        done.wait()  // bounded by the client's connect and command timeouts
+        return outcome.withLock { $0 }!
+    }
+
+    public func putEvaluation(_ graph: EvaluatedGraph, id: String, completion: @escaping @Sendable (StoreWrite) -> Void) {
+        guard Self.isEvaluationID(id) else { return completion(.notStored(.unavailable(reason: "not an evaluation id"))) }
         let value = GraphCodec.encode(graph)
-        guard value.count <= maxValueBytes else { return .notStored(.tooLarge) }
+        guard value.count <= maxValueBytes else { return completion(.notStored(.tooLarge)) }
         let seconds = Int(max(1, ttl.components.seconds))
         var write = RedisCommands(capacity: value.count + 96)
         write.begin(arguments: 5)
@@ -92,15 +103,18 @@ public final class RedisGraphStore: GraphStore {
             command.argument(seconds)
             recent = command
         }
-        do {
-            // Shared: concurrent evaluations' writes go to Redis in one round trip, and only the last of them moves
-            // `recent` (Benchmarks/redis-store/RESULTS.md).
-            for reply in try client.sharedPipeline(write, lastWins: recent) {
-                if let refusal = Self.refusal(reply) { return .notStored(refusal) }
+        // Group commit: concurrent evaluations' writes go to Redis in one round trip, and only the last of them moves
+        // `recent` (Benchmarks/redis-store/RESULTS.md). The outcome is known only once Redis answered.
+        client.submit(write, lastWins: recent) { result in
+            switch result {
+            case .success(let replies):
+                for reply in replies {
+                    if let refusal = Self.refusal(reply) { return completion(.notStored(refusal)) }
+                }
+                completion(.stored)
+            case .failure(let error):
+                completion(.notStored(.unavailable(reason: error.description)))
             }
-            return .stored
-        } catch {
-            return .notStored(.unavailable(reason: error.description))
         }
     }
 
