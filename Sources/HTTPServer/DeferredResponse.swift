@@ -27,7 +27,7 @@ public final class DeferredResponse: Sendable {
         var build: (@Sendable () -> HTTPResponse)?
         /// The one party told of the completion: the server (resume the connection) or `wait`.
         var notify: (@Sendable () -> Void)?
-        var observers: [@Sendable (HTTPResponse) -> Void] = []
+        var observe: (@Sendable (HTTPResponse) -> Void)?
     }
     private let state = Mutex(State())
 
@@ -65,7 +65,16 @@ public final class DeferredResponse: Sendable {
 
     /// `observe` sees the answer when it is built, on the thread that sends it (for metrics and logs).
     public func whenAnswered(_ observe: @escaping @Sendable (HTTPResponse) -> Void) {
-        state.withLock { $0.observers.append(observe) }
+        state.withLock { state in
+            if let earlier = state.observe {
+                state.observe = { answer in
+                    earlier(answer)
+                    observe(answer)
+                }
+            } else {
+                state.observe = observe
+            }
+        }
     }
 
     /// Completes with the timeout answer (`fallback` when none was given). False when already completed.
@@ -86,20 +95,21 @@ public final class DeferredResponse: Sendable {
 
     /// The answer, built now on this thread, and shown to the observers. Once, after completion.
     func takeResponse() -> HTTPResponse {
-        let (build, observers) = state.withLock { state in
+        let (build, observe) = state.withLock { state in
             defer {
                 state.build = nil
-                state.observers = []
+                state.observe = nil
             }
-            return (state.build, state.observers)
+            return (state.build, state.observe)
         }
         let response = build?() ?? HTTPResponse.plainText(status: 500, "500 Internal Server Error: no answer\n")
-        for observe in observers { observe(response) }
+        observe?(response)
         return response
     }
 
     /// Waits for the answer, at most `timeout` (then the timeout answer): for callers without a server.
     public func wait() -> HTTPResponse {
+        if isCompleted { return takeResponse() }
         let signal = OneShotSignal()
         onCompletion { signal.fire() }
         if !signal.wait(nanoseconds: nanoseconds(timeout)) {

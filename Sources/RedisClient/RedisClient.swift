@@ -189,7 +189,12 @@ public final class RedisClient: Sendable {
             let count = submission.commands.count
             let first = offset
             submission.completion(outcome.map { replies in
-                Array(replies[first..<first + count]) + (submission.lastWins == nil ? [] : replies.suffix(finalCount))
+                let last = submission.lastWins == nil ? 0 : finalCount
+                var own: [RedisValue] = []
+                own.reserveCapacity(count + last)
+                own.append(contentsOf: replies[first..<first + count])
+                own.append(contentsOf: replies[(replies.count - last)...])
+                return own
             })
             offset += count
         }

@@ -56,24 +56,48 @@ struct EvaluateRoute: Sendable {
             return answer(graph, id: id, write: store.putEvaluation(graph, id: id), format: format, pipeline: pipeline,
                           logger: logger, skeleton: skeleton)
         }
+        let pending = PendingAnswer(
+            graph: graph, id: id, format: format, pipeline: pipeline, logger: logger, skeleton: skeleton)
         let later = DeferredResponse(timeout: storeWriteTimeout) {
-            answer(graph, id: id, write: .notStored(.unavailable(reason: "the store did not answer in time")),
-                   format: format, pipeline: pipeline, logger: logger, skeleton: skeleton)
+            pending.answer(.notStored(.unavailable(reason: "the store did not answer in time")))
         }
         store.putEvaluation(graph, id: id) { write in
-            // Built on the worker thread that sends it, not on the store's thread.
-            later.complete {
-                answer(graph, id: id, write: write, format: format, pipeline: pipeline, logger: logger, skeleton: skeleton)
-            }
+            later.complete { pending.answer(write) }  // built on the worker thread that sends it
         }
         return .deferred(later)
+    }
+
+    /// What a deferred evaluation's answer is made of, shared by its closures: captured by value, the graph's nine
+    /// arrays were retained and released again for each closure, on different threads.
+    private final class PendingAnswer: Sendable {
+        let graph: EvaluatedGraph
+        let id: String
+        let format: GraphFormat
+        let pipeline: EvaluationPipeline
+        let logger: Logger
+        let skeleton: JSONSkeleton?
+
+        init(graph: EvaluatedGraph, id: String, format: GraphFormat, pipeline: EvaluationPipeline, logger: Logger,
+             skeleton: JSONSkeleton?) {
+            self.graph = graph
+            self.id = id
+            self.format = format
+            self.pipeline = pipeline
+            self.logger = logger
+            self.skeleton = skeleton
+        }
+
+        func answer(_ write: StoreWrite) -> HTTPResponse {
+            EvaluateRoute.answer(graph, id: id, write: write, format: format, pipeline: pipeline, logger: logger,
+                                 skeleton: skeleton)
+        }
     }
 
     /// How long an evaluation's answer waits for a store that writes later. A safety net: the Redis store fails a
     /// write on its own after its connect and command timeouts (250 ms and 500 ms by default).
     static let storeWriteTimeout = Duration.seconds(10)
 
-    private static func answer(
+    fileprivate static func answer(
         _ graph: EvaluatedGraph, id: String, write: StoreWrite, format: GraphFormat, pipeline: EvaluationPipeline,
         logger: Logger, skeleton: JSONSkeleton?
     ) -> HTTPResponse {
