@@ -136,18 +136,69 @@ extension HTTPResponse {
 /// The connections suspended while their deferred answers are pending. Shared by the workers (suspend, and finish
 /// once resumed), the completing threads (resume), a watchdog thread (timeouts) and the stop (answer the rest).
 /// libmicrohttpd must not be stopped with a connection still suspended, so every entry is resumed before it is.
+///
+/// Locks: the registry's lock is never held while calling libmicrohttpd (MHD calls `finished` from its own
+/// callbacks); each entry's lock is held around the MHD calls for that connection, so a resume cannot overtake
+/// its suspend, and none can follow the stop.
 final class Suspensions: Sendable {
-    /// One suspended connection. `resumed` is guarded by the registry's lock.
-    final class Entry: @unchecked Sendable {
-        let connection: OpaquePointer
+    /// One suspended connection.
+    final class Entry: Sendable {
+        nonisolated(unsafe) let connection: OpaquePointer  // only passed to MHD, under `state`'s lock
         let deferred: DeferredResponse
         let deadline: UInt64
-        var resumed = false
+
+        private struct State {
+            var suspended = false
+            var resumed = false
+            /// The answer came before the connection was suspended: resume right after suspending.
+            var resumeWanted = false
+            /// Retired by the stop: nothing may call MHD for this connection any more.
+            var retired = false
+        }
+        private let state = Mutex(State())
 
         init(connection: OpaquePointer, deferred: DeferredResponse, deadline: UInt64) {
             self.connection = connection
             self.deferred = deferred
             self.deadline = deadline
+        }
+
+        /// Suspends the connection; false when the stop retired it first. In the access handler only.
+        fileprivate func suspend() -> Bool {
+            state.withLock { state in
+                if state.retired { return false }
+                MHD_suspend_connection(connection)
+                state.suspended = true
+                if state.resumeWanted {
+                    state.resumed = true
+                    MHD_resume_connection(connection)  // MHD resumes it right after this call of the handler
+                }
+                return true
+            }
+        }
+
+        /// Resumes the connection once (thread-safe with MHD_USE_ITC: it wakes the connection's worker).
+        fileprivate func resume() {
+            state.withLock { state in
+                if state.resumed || state.retired { return }
+                if !state.suspended {
+                    state.resumeWanted = true
+                    return
+                }
+                state.resumed = true
+                MHD_resume_connection(connection)
+            }
+        }
+
+        /// For the stop: resumed if it is still suspended, and never touched again.
+        fileprivate func retire() {
+            state.withLock { state in
+                if state.suspended && !state.resumed {
+                    state.resumed = true
+                    MHD_resume_connection(connection)
+                }
+                state.retired = true
+            }
         }
     }
 
@@ -155,7 +206,7 @@ final class Suspensions: Sendable {
         var entries: [ObjectIdentifier: Entry] = [:]
         /// Set when the stop begins: answers deferred from then on are waited for on their worker instead.
         var closed = false
-        /// Set once libmicrohttpd is stopped: nothing may call into it any more.
+        /// Set once libmicrohttpd is stopped: ends the watchdog.
         var daemonStopped = false
         var watchdogStarted = false
     }
@@ -176,26 +227,19 @@ final class Suspensions: Sendable {
         let entry = Entry(
             connection: connection, deferred: deferred,
             deadline: monotonicNanoseconds() &+ nanoseconds(deferred.timeout))
-        let (suspended, startWatchdog) = state.withLock { state -> (Bool, Bool) in
+        let (registered, startWatchdog) = state.withLock { state -> (Bool, Bool) in
             if state.closed { return (false, false) }
-            MHD_suspend_connection(connection)
             state.entries[ObjectIdentifier(entry)] = entry
             defer { state.watchdogStarted = true }
             return (true, !state.watchdogStarted)
         }
-        guard suspended else { return nil }
-        if startWatchdog { startWatchdogThread() }
-        // Possibly at once, here: MHD then resumes the connection right after this call of the handler.
-        deferred.onCompletion { [self] in resume(entry) }
-        return entry
-    }
-
-    private func resume(_ entry: Entry) {
-        state.withLock { state in
-            guard !entry.resumed, !state.daemonStopped, state.entries[ObjectIdentifier(entry)] != nil else { return }
-            entry.resumed = true
-            MHD_resume_connection(entry.connection)  // thread-safe with MHD_USE_ITC: it wakes the connection's worker
+        guard registered, entry.suspend() else {
+            finished(entry)
+            return nil
         }
+        if startWatchdog { startWatchdogThread() }
+        deferred.onCompletion { entry.resume() }  // possibly at once, here
+        return entry
     }
 
     /// The connection was resumed (its answer is being queued) or closed: forget it.
@@ -206,9 +250,9 @@ final class Suspensions: Sendable {
     /// Answers every pending deferred response whose time is up with its timeout answer.
     func expire(now: UInt64) {
         let due = state.withLock { state in
-            state.entries.values.filter { !$0.resumed && $0.deadline <= now }
+            state.entries.values.filter { $0.deadline <= now }
         }
-        for entry in due {
+        for entry in due where !entry.deferred.isCompleted {
             entry.deferred.expire { [fallback, timeout = entry.deferred.timeout] in
                 fallback("no answer within \(timeout)")
             }
@@ -217,7 +261,7 @@ final class Suspensions: Sendable {
 
     /// The stop's part: no more suspensions, every pending answer replaced by its timeout answer, and up to
     /// `waitNanoseconds` for the resumed connections to queue their answers. Afterwards every entry left has been
-    /// resumed, so libmicrohttpd may be stopped.
+    /// resumed and retired, so libmicrohttpd may be stopped.
     func close(waitNanoseconds: UInt64) {
         let pending = state.withLock { state in
             state.closed = true
@@ -229,15 +273,10 @@ final class Suspensions: Sendable {
         let deadline = monotonicNanoseconds() &+ waitNanoseconds
         while count > 0 && monotonicNanoseconds() < deadline { usleep(1_000) }
         // A completion racing with this stop may not have resumed its connection yet: resume it here.
-        state.withLock { state in
-            for entry in state.entries.values where !entry.resumed {
-                entry.resumed = true
-                MHD_resume_connection(entry.connection)
-            }
-        }
+        for entry in state.withLock({ Array($0.entries.values) }) { entry.retire() }
     }
 
-    /// After MHD_stop_daemon: late completions must not touch the freed connections.
+    /// After MHD_stop_daemon.
     func daemonStopped() {
         state.withLock { state in
             state.daemonStopped = true
