@@ -1,5 +1,4 @@
 import CMicroHTTPD
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -29,7 +28,7 @@ public final class DeferredResponse: Sendable {
         var notify: (@Sendable () -> Void)?
         var observe: (@Sendable (HTTPResponse) -> Void)?
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     /// - Parameters:
     ///   - timeout: how long the answer may take; then `timeoutResponse` answers instead.
@@ -155,7 +154,7 @@ final class Suspensions: Sendable {
             /// Retired by the stop: nothing may call MHD for this connection any more.
             var retired = false
         }
-        private let state = Mutex(State())
+        private let state = Locked(State())
 
         init(connection: OpaquePointer, deferred: DeferredResponse, deadline: UInt64) {
             self.connection = connection
@@ -210,7 +209,7 @@ final class Suspensions: Sendable {
         var daemonStopped = false
         var watchdogStarted = false
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
     /// The answer for a deferred response that has no timeout answer of its own.
     private let fallback: @Sendable (_ why: String) -> HTTPResponse
 

@@ -53,7 +53,8 @@ private func handleAccess(
     if let suspension = context.suspension {  // resumed: the deferred answer is in
         context.suspension = nil
         core.suspensions.finished(suspension)
-        return queue(validated(suspension.deferred.takeResponse(), core), core: core, context: context, connection: connection)
+        let answer = validated(suspension.deferred.takeResponse(), core)
+        return queue(answer, core: core, context: context, connection: connection)
     }
 
     if context.bodyTooLarge {

@@ -7,18 +7,21 @@ import Testing
 /// Answers given later from another thread (`HTTPResponse.deferred`): the connection is suspended meanwhile and its
 /// worker serves other connections; every way a deferred answer can end is answered or closed, never leaked.
 @Suite struct DeferredResponseTests {
-    /// Deferred answers handed out by the handler, for the test to complete, in the order requested.
+    /// Deferred answers handed out by the handler, for the test to complete, in the order the server handled them,
+    /// each with its request's `?n=` (requests on different connections may be handled in any order).
     final class Pending: Sendable {
-        private let queue = Shared<[DeferredResponse]>([])
+        private let queue = Shared<[(tag: String, later: DeferredResponse)]>([])
         private let arrived = DispatchSemaphore(value: 0)
 
-        func add(_ later: DeferredResponse) {
-            queue.withLock { $0.append(later) }
+        func add(_ later: DeferredResponse, tag: String) {
+            queue.withLock { $0.append((tag, later)) }
             arrived.signal()
         }
 
         /// The next deferred answer handed out (nil after 30 s: a hang guard).
-        func next() -> DeferredResponse? {
+        func next() -> DeferredResponse? { nextTagged()?.later }
+
+        func nextTagged() -> (tag: String, later: DeferredResponse)? {
             guard arrived.wait(timeout: .now() + 30) == .success else { return nil }
             return queue.withLock { $0.removeFirst() }
         }
@@ -35,7 +38,7 @@ import Testing
             } else {
                 later = DeferredResponse(timeout: timeout)
             }
-            pending.add(later)
+            pending.add(later, tag: request.queryValue("n") ?? "")
             return .deferred(later)
         }
     }
@@ -80,11 +83,11 @@ import Testing
         let pending = Pending()
         try withServer(ServerConfiguration(threads: 1), handler: deferringHandler(pending)) { server in
             let connections = try (0..<20).map { _ in try TestConnection(port: server.port) }
-            for connection in connections { try connection.sendRequest("GET", "/later") }
-            let answers = try (0..<20).map { _ in try #require(pending.next()) }
+            for (index, connection) in connections.enumerated() { try connection.sendRequest("GET", "/later?n=\(index)") }
+            let answers = try (0..<20).map { _ in try #require(pending.nextTagged()) }
             #expect(eventually { server.requestsInFlight == 20 })
-            for (index, later) in answers.enumerated().reversed() {
-                later.complete(HTTPResponse(status: 200, body: Array("answer \(index)".utf8)))
+            for (tag, later) in answers.reversed() {
+                later.complete(HTTPResponse(status: 200, body: Array("answer \(tag)".utf8)))
             }
             for (index, connection) in connections.enumerated() {
                 #expect(try connection.readResponse().text == "answer \(index)")

@@ -22,11 +22,19 @@ import Testing
             configuration: configuration, store: RedisGraphStore(configuration: redisConfiguration), logger: silentLogger)
     }
 
-    private func postInBackground(_ port: Int, _ body: String) -> (Shared<RawResponse?>, DispatchSemaphore) {
-        let result = Shared<RawResponse?>(nil), done = DispatchSemaphore(value: 0)
+    /// POSTs `body` from another thread; `sent` (if given) is signalled once the request is written.
+    private func postInBackground(
+        _ port: Int, _ body: String, sent: DispatchSemaphore? = nil
+    ) -> (Shared<Result<RawResponse, any Error>?>, DispatchSemaphore) {
+        let result = Shared<Result<RawResponse, any Error>?>(nil), done = DispatchSemaphore(value: 0)
         Thread {
-            let answer = try? TestConnection(port: port, timeoutSeconds: 30).request(
-                "POST", "/evaluate", headers: [("Content-Type", "application/json")], body: Array(body.utf8))
+            let answer = Result { () throws -> RawResponse in
+                let connection = try TestConnection(port: port, timeoutSeconds: 30)
+                try connection.sendRequest(
+                    "POST", "/evaluate", headers: [("Content-Type", "application/json")], body: Array(body.utf8))
+                sent?.signal()
+                return try connection.readResponse()
+            }
             result.withLock { $0 = answer }
             done.signal()
         }.start()
@@ -51,7 +59,7 @@ import Testing
         #expect(health.status == 200)
         #expect(Date().timeIntervalSince(started) < 0.6, "the worker waited for Redis")
         #expect(done.wait(timeout: .now() + 10) == .success)
-        let answer = try #require(pending.withLock { $0 })
+        let answer = try #require(try pending.withLock { $0 }?.get())
         #expect(answer.status == 200)
         #expect(Date().timeIntervalSince(started) >= 0.5)  // answered only after Redis acknowledged
         let id = try #require(answer.header("X-Graph-Id"))
@@ -70,8 +78,10 @@ import Testing
 
         redis.sendInBackground("DEBUG", "SLEEP", "2")
         usleep(100_000)
-        let posts = (0..<8).map { _ in postInBackground(port, seed) }
-        usleep(150_000)
+        let sent = DispatchSemaphore(value: 0)
+        let posts = (0..<8).map { _ in postInBackground(port, seed, sent: sent) }
+        for _ in posts { #expect(sent.wait(timeout: .now() + 10) == .success) }
+        usleep(50_000)
         let started = Date()
         running.shutdown(gracePeriod: .seconds(20))
         let took = Date().timeIntervalSince(started)
@@ -79,7 +89,7 @@ import Testing
         #expect(took < 1.5, "the stop took \(took) s")
         for (result, done) in posts {
             #expect(done.wait(timeout: .now() + 10) == .success)
-            let answer = try #require(result.withLock { $0 })
+            let answer = try #require(try result.withLock { $0 }?.get())
             #expect(answer.status == 200)
             #expect(answer.header("X-Graph-Id") == nil)
             #expect(answer.header("Graph-Not-Stored") == "store-unavailable")
