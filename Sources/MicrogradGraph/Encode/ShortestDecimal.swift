@@ -2,10 +2,10 @@
 /// (tested against it over millions of bit patterns: NumberFormatTests), without the standard library's
 /// general path (`_Float64ToASCII` took ~470 instructions a number, a third of a batch answer's CPU).
 ///
-/// Digits: the Schubfach algorithm (R. Giulietti, "The Schubfach way to render doubles", 2020) as in the
-/// JDK's `DoubleToDecimal`: one 64x126-bit multiply per bound against `multipliers` (generated, exact), then
-/// the shorter of the two candidate lengths, and of equally short candidates the one closest to the value
-/// (ties to even). Text: the standard library's layout rules (`FloatingPointToString.swift`):
+/// Digits: in the common case one 64x128-bit product against `powers` (generated, exact) decides (`decimal`);
+/// else the Schubfach algorithm (R. Giulietti, "The Schubfach way to render doubles", 2020) as in the JDK's
+/// `DoubleToDecimal`: one 64x126-bit multiply per bound, then the shorter of the two candidate lengths, and of
+/// equally short candidates the one closest to the value (ties to even). Text: the standard library's layout rules (`FloatingPointToString.swift`):
 /// exponential form below 1e-4 (by the shortest digits' exponent) and above 2^53, `e` with a sign and at
 /// least two digits, a `.` in every plain number (`4.0`, `0.001`, `123.45`), one digit before the point.
 enum ShortestDecimal {
@@ -99,14 +99,65 @@ enum ShortestDecimal {
         return p + scientific + 3 - out
     }
 
+    /// `decimal(bits)` by one 64x128-bit product where it can (V. Zverovich's zmij, after Y. Guo's yy_double): for a
+    /// normal double that is not a power of two, c * 2^q * 10^-k (k = floor(log10(2^q))) has 16 or 17 integer
+    /// digits, and its rounding interval (c +- 1/2) * 2^q * 10^-k is under 10 wide, so it holds at most one
+    /// multiple of 10: that one if it does (the shorter candidate), else the integer nearest the value. The
+    /// product's fraction and the half-interval, in fixed point with the last integer digit, decide both. Where
+    /// the truncated product could decide wrongly (an exact half, a bound within one unit of the next multiple of
+    /// 10) and for subnormals and powers of two, the Schubfach path (`schubfach`) decides. Same answer as it,
+    /// always (NumberFormatTests, and tens of millions of random patterns before this went in).
+    @_transparent
+    static func decimal(_ bits: UInt64) -> (significand: UInt64, exponent: Int) {
+        let fraction = bits & ((1 << 52) - 1)
+        let biased = Int(truncatingIfNeeded: bits &>> 52)
+        if fraction != 0 && biased != 0 {
+            let c = fraction | (1 << 52)
+            let q = biased &- 1075
+            let k = (q &* 315_653) &>> 20  // floor(log10(2^q))
+            let shift = UInt64(truncatingIfNeeded: q &+ (((0 &- k) &* 217_707) &>> 16) &+ 1)  // 1...4
+            let i = (k &- minK) &* 2
+            let p1 = powers[i], p0 = powers[i &+ 1]
+            // integral.fractional = c * 2^q * 10^-k (P * c * 2^shift / 2^128, P rounded down).
+            let x = c &<< shift
+            let high = p1.multipliedFullWidth(by: x)
+            let low = p0.multipliedFullWidth(by: x).high
+            let fractional = high.low &+ low
+            let integral = high.high &+ (fractional < low ? 1 : 0)
+            let half: UInt64 = 1 << 63
+            if fractional != half {
+                let digit = integral % 10
+                // The value and half the interval (P * 2^shift / 2^129) above the multiple of 10 below it, in units
+                // of 2^-60 (4 integer bits: the last digit).
+                let remainder = (digit &<< 60) | (fractional &>> 4)
+                let halfInterval = p1 &>> (5 &- shift)
+                let upper = remainder &+ halfInterval
+                let ten: UInt64 = 10 << 60
+                if ten &- upper > 1 {
+                    let shorter = integral &- digit
+                    let even: UInt64 = 1 &- (c & 1)  // an even significand's interval includes its bounds
+                    let significand: UInt64
+                    if ten < upper {
+                        significand = shorter &+ 10
+                    } else if remainder < halfInterval &+ even {
+                        significand = shorter
+                    } else {
+                        significand = integral &+ (fractional > half ? 1 : 0)
+                    }
+                    return significand % 10 == 0 ? stripped(significand, k) : (significand, k)
+                }
+            }
+        }
+        return schubfach(bits)
+    }
+
     /// The shortest decimal `significand * 10^exponent` (no trailing zeros) that reads back as the positive
     /// finite double with bit pattern `bits`; of several, the closest, ties to an even last digit.
     /// Wrapping arithmetic and masked shifts throughout: every value is in range by construction, and the
     /// checked forms cost a branch each on a path taken per number.
-    /// `@_transparent`: `@inline(__always)` left this an out-of-line call from `write` (12 registers saved
-    /// and restored per number); inlined, a number costs ~22 instructions less (callgrind, release harness).
-    @_transparent
-    static func decimal(_ bits: UInt64) -> (significand: UInt64, exponent: Int) {
+    /// Out of line: `decimal` takes the common case without it.
+    @inline(never)
+    static func schubfach(_ bits: UInt64) -> (significand: UInt64, exponent: Int) {
         let fraction = bits & ((1 << 52) - 1)
         let biased = Int(truncatingIfNeeded: bits &>> 52)
         var c: UInt64
@@ -139,8 +190,12 @@ enum ShortestDecimal {
             k = (q &* 661_971_961_083 &- 274_743_187_321) &>> 41  // floor(log10(3/4 * 2^q))
         }
         let h = UInt64(truncatingIfNeeded: q &+ ((0 &- k &* 913_124_641_741) &>> 38) &+ 2)  // 1...4
+        // g = floor(P / 4) + 1, as g1 * 2^63 + g0.
         let i = (k &- minK) &* 2
-        let g1 = multipliers[i], g0 = multipliers[i &+ 1]
+        let p1 = powers[i], p0 = powers[i &+ 1]
+        let gLow = ((p1 &<< 62) | (p0 &>> 2)) &+ 1
+        let gHigh = (p1 &>> 2) &+ (gLow == 0 ? 1 : 0)
+        let g1 = (gHigh &<< 1) | (gLow &>> 63), g0 = gLow & ((1 << 63) - 1)
         let vb = roundToOdd(g1, g0, cb &<< h)
         let vbl = roundToOdd(g1, g0, cbl &<< h) &+ out
         let vbr = roundToOdd(g1, g0, cbr &<< h) &- out
