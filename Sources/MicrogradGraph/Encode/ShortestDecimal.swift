@@ -290,15 +290,18 @@ enum ShortestDecimal {
     }
 
     /// `n` (< 10^8) as 8 ASCII digits with leading zeros, first digit in the lowest byte (little-endian
-    /// store order), by SIMD-within-a-register division: halves of 4 digits, quarters of 2, then digits.
+    /// store order), by SIMD-within-a-register division: halves of 4 digits, quarters of 2, then digits. Each
+    /// step puts a lane's quotient q in its low half and the remainder x - d * q in its high half at once, as
+    /// (x << w) + q * (1 - d << w) (X. JunBo's form, as in zmij; wrapping, exact since every lane ends >= 0).
     @inline(__always)
     static func eightDigits(_ n: UInt32) -> UInt64 {
-        let high4 = n / 10_000
-        let fours = UInt64(high4) | UInt64(n &- high4 &* 10_000) << 32
-        let high2 = ((fours &* 10_486) >> 20) & 0x0000_007F_0000_007F  // each 32-bit lane / 100
-        let pairs = high2 | (fours &- high2 &* 100) << 16
-        let high1 = ((pairs &* 103) >> 10) & 0x000F_000F_000F_000F  // each 16-bit lane / 10
-        let singles = high1 | (pairs &- high1 &* 10) << 8
+        let x = UInt64(n)
+        let high4 = (x &* 109_951_163) &>> 40  // x / 10^4 for x < 10^8
+        let fours = (x &<< 32) &+ high4 &* (1 &- (10_000 &<< 32))
+        let high2 = ((fours &* 10_486) &>> 20) & 0x0000_007F_0000_007F  // each 32-bit lane / 100
+        let pairs = (fours &<< 16) &+ high2 &* (1 &- (100 &<< 16))
+        let high1 = ((pairs &* 103) &>> 10) & 0x000F_000F_000F_000F  // each 16-bit lane / 10
+        let singles = (pairs &<< 8) &+ high1 &* (1 &- (10 &<< 8))
         return singles | 0x3030_3030_3030_3030
     }
 }
