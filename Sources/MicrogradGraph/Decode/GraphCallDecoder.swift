@@ -292,6 +292,11 @@ public enum GraphCallDecoder {
                 s.skipWhitespace()
                 guard s.pos < to, s.base[s.pos] == UInt8(ascii: "-") || s.isDigit(s.base[s.pos]) else { break }
                 do throws(ScanError) { out.append(try s.readNumber()) } catch { break }
+                // `to` is a `,` or `]` within the body, and a number stops before it: base[pos] is readable.
+                if s.base[s.pos] == UInt8(ascii: ","), s.pos < to {
+                    s.pos += 1  // the common separator, without the whitespace checks
+                    continue
+                }
                 s.skipWhitespace()
                 if s.pos == to { return out }
                 guard s.base[s.pos] == UInt8(ascii: ",") else { break }
