@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Synchronization
 
 /// An append-only byte buffer for building response bodies without intermediate Strings.
 ///
@@ -213,35 +214,76 @@ struct ByteWriter {
 
     /// `numbers(values, to: out)` by the pool's threads: the numbers cut in parts of equal count (a few per
     /// thread, so a late or busy thread leaves less undone), each part written at its own upper-bound offset
-    /// and then moved down behind the one before. The cuts depend on the pool's width, the bytes do not: every
-    /// number is written by the same code, and the parts joined in order. No memory beyond the caller's room.
+    /// and then moved down behind the one before, by whichever thread finds it next in line (so the moves
+    /// overlap the writing of later parts). The cuts depend on the pool's width, the bytes do not: every number
+    /// is written by the same code, and the parts joined in order. No memory beyond the caller's room.
     static func parallelNumbers(_ values: UnsafeBufferPointer<Double>, to out: UnsafeMutablePointer<UInt8>,
                                 pool: WorkerPool) -> Int {
         let n = values.count
         let parts = max(1, min(pool.width * 4, n / 4096, maxParts))
         let perPart = (n + parts - 1) / parts
         let stride = perPart * (ShortestDecimal.room + 1)  // parts * stride <= (n + parts) * (room + 1) bytes
-        let lengths = UnsafeMutablePointer<Int>.allocate(capacity: parts)
-        defer { lengths.deallocate() }
+        let placement = Mutex(Placement(parts: parts))
         pool.run(parts) { k in
             let lo = k * perPart, hi = min(n, lo + perPart)
             let at = out + k * stride
-            if lo >= hi {
-                lengths[k] = 0
-            } else if k == 0 {
-                lengths[k] = numbers(UnsafeBufferPointer(rebasing: values[lo..<hi]), to: at)
-            } else {
-                at[0] = UInt8(ascii: ",")
-                lengths[k] = 1 + numbers(UnsafeBufferPointer(rebasing: values[lo..<hi]), to: at + 1)
+            var length = 0
+            if lo < hi {
+                if k > 0 {
+                    at[0] = UInt8(ascii: ",")
+                    length = 1
+                }
+                length += numbers(UnsafeBufferPointer(rebasing: values[lo..<hi]), to: at + length)
+            }
+            // Parts are moved down in order, one thread at a time: part j's place ends at or before j * stride,
+            // below every part still being written; parts before j have moved out of it.
+            var next = placement.withLock { $0.written(k, length: length) }
+            while let (j, end, count) = next {
+                if j > 0 { (out + end).update(from: out + j * stride, count: count) }
+                next = placement.withLock { $0.placed() }
             }
         }
-        var end = lengths[0]
-        for k in 1..<parts {
-            // Down, in order: part k's place ends before part k + 1's text starts, so no later part is overwritten.
-            (out + end).update(from: out + k * stride, count: lengths[k])
-            end += lengths[k]
+        return placement.withLock { state in
+            precondition(state.next == parts, "every part is placed before the pool's run returns")
+            return state.end
         }
-        return end
+    }
+
+    /// Which parts of `parallelNumbers` are written and which are in place.
+    struct Placement: ~Copyable {
+        var lengths: [Int]
+        var written: [Bool]
+        /// Parts before `next` are in place, ending at `end`; `moving` while a thread moves part `next`.
+        var next = 0
+        var end = 0
+        var moving = false
+
+        init(parts: Int) {
+            lengths = [Int](repeating: 0, count: parts)
+            written = [Bool](repeating: false, count: parts)
+        }
+
+        /// Part k is written: the part to move now (index, destination offset, bytes) if the caller is to move it.
+        mutating func written(_ k: Int, length: Int) -> (Int, Int, Int)? {
+            lengths[k] = length
+            written[k] = true
+            guard !moving else { return nil }  // the mover will come to it
+            return claim()
+        }
+
+        /// The part being moved is in place: the next one to move, if written.
+        mutating func placed() -> (Int, Int, Int)? {
+            end += lengths[next]
+            next += 1
+            moving = false
+            return claim()
+        }
+
+        private mutating func claim() -> (Int, Int, Int)? {
+            guard next < written.count, written[next] else { return nil }
+            moving = true
+            return (next, end, lengths[next])
+        }
     }
 
     /// A finite double's shortest round-trip text, exactly `description`.
