@@ -10,20 +10,70 @@
 /// least two digits, a `.` in every plain number (`4.0`, `0.001`, `123.45`), one digit before the point.
 enum ShortestDecimal {
     /// Bytes a caller must have room for at `out`: the text is at most 24 bytes ("-2.2250738585072014e-308");
-    /// digits are stored 8 bytes at a time, past the text's end at times but never past `room`.
-    static let room = 32
+    /// digits are stored 8 bytes at a time and the plain form's point is made by moving 16 bytes up one, past
+    /// the text's end at times but never past `room`.
+    static let room = 40
 
     /// Writes `d` (finite) at `out`; returns the number of bytes of text. `@_transparent` for the reason
     /// given at `decimal`: the per-number call cost ~6-30 instructions (harness; release server).
+    ///
+    /// The common case (a normal double that is not an integer or a power of two, in plain notation) is written
+    /// without a branch on the value: random data mispredicted its layout branches (sign, digit count, trailing
+    /// zeros, below or above 1) several times a number. Its 16-17 digits are stored whole; the trailing zeros are
+    /// counted in their BCD form (no divisions); "0.000" is stored in front in every case, the digits placed after
+    /// it or over it; and the point is made by moving the 16 bytes after its place up one, which below 1 moves
+    /// bytes past the text instead. Everything else takes `writeGeneral`.
     @_transparent
     static func write(_ d: Double, to out: UnsafeMutablePointer<UInt8>) -> Int {
         let bits = d.bitPattern
-        var p = out
-        if bits >> 63 != 0 {
-            p[0] = UInt8(ascii: "-")
-            p += 1
-        }
+        out[0] = UInt8(ascii: "-")
+        let p = out + Int(truncatingIfNeeded: bits &>> 63)
         let magnitude = bits & ~(1 << 63)
+        let fraction = magnitude & ((1 << 52) - 1)
+        let biased = Int(truncatingIfNeeded: magnitude &>> 52)
+        let c = fraction | (1 << 52)
+        // 1 <= value < 2^53 is an integer when the bits below its point are 0 (value = c * 2^-shift).
+        let shift = UInt64(truncatingIfNeeded: 1075 &- biased)
+        let integral = shift <= 52 && c & ((1 &<< (shift & 63)) &- 1) == 0
+        if fraction != 0 && biased != 0 && !integral {
+            let (significand, k, exact) = nearest(c: c, biased: biased)
+            let n = 16 &+ (significand >= 10_000_000_000_000_000 ? 1 : 0)  // 16 or 17 digits
+            let scientific = k &+ n &- 1
+            if exact && scientific >= -4 && magnitude <= 0x4340_0000_0000_0000 {
+                let top = significand / 10_000_000_000_000_000
+                let rest = significand &- top &* 10_000_000_000_000_000
+                let high = rest / 100_000_000
+                let highDigits = bcd(UInt32(truncatingIfNeeded: high))
+                let lowDigits = bcd(UInt32(truncatingIfNeeded: rest &- high &* 100_000_000))
+                // Trailing zero digits: zero bytes at the top of the BCD words (the last digit is the highest byte).
+                let lowZeros = lowDigits.leadingZeroBitCount &>> 3
+                let zeros = lowZeros == 8 ? 8 &+ highDigits.leadingZeroBitCount &>> 3 : lowZeros
+                let digits = n &- zeros
+                let below1 = scientific < 0
+                // "0.000000" first: below 1 the digits go after "0." and -scientific - 1 zeros, else over it.
+                UnsafeMutableRawPointer(p).storeBytes(of: 0x3030_3030_3030_2E30, as: UInt64.self)
+                let q = below1 ? p + (1 &- scientific) : p
+                q[0] = UInt8(truncatingIfNeeded: top) &+ 48
+                let r = UnsafeMutableRawPointer(q + (n &- 16))
+                r.storeBytes(of: highDigits | 0x3030_3030_3030_3030, as: UInt64.self)
+                (r + 8).storeBytes(of: lowDigits | 0x3030_3030_3030_3030, as: UInt64.self)
+                let dot = below1 ? q + n : p + (scientific &+ 1)
+                let first = UnsafeRawPointer(dot).loadUnaligned(as: UInt64.self)
+                let second = UnsafeRawPointer(dot + 8).loadUnaligned(as: UInt64.self)
+                UnsafeMutableRawPointer(dot + 1).storeBytes(of: first, as: UInt64.self)
+                UnsafeMutableRawPointer(dot + 9).storeBytes(of: second, as: UInt64.self)
+                dot[0] = UInt8(ascii: ".")
+                return p - out &+ (below1 ? 1 &- scientific &+ digits : digits &+ 1)
+            }
+        }
+        return p - out &+ writeGeneral(magnitude, to: p)
+    }
+
+    /// `write` for a magnitude (the sign written), by cases: zero, integers, then the shortest digits laid out
+    /// in plain or exponential form. Out of line: `write` takes the common case without it.
+    @inline(never)
+    static func writeGeneral(_ magnitude: UInt64, to out: UnsafeMutablePointer<UInt8>) -> Int {
+        let p = out
         if magnitude == 0 {
             UnsafeMutableRawPointer(p).storeBytes(of: 0x302E_30, as: UInt32.self)  // "0.0"
             return p + 3 - out
@@ -107,48 +157,47 @@ enum ShortestDecimal {
     /// the truncated product could decide wrongly (an exact half, a bound within one unit of the next multiple of
     /// 10) and for subnormals and powers of two, the Schubfach path (`schubfach`) decides. Same answer as it,
     /// always (NumberFormatTests, and tens of millions of random patterns before this went in).
-    @_transparent
+    @inline(__always)
     static func decimal(_ bits: UInt64) -> (significand: UInt64, exponent: Int) {
         let fraction = bits & ((1 << 52) - 1)
         let biased = Int(truncatingIfNeeded: bits &>> 52)
         if fraction != 0 && biased != 0 {
-            let c = fraction | (1 << 52)
-            let q = biased &- 1075
-            let k = (q &* 315_653) &>> 20  // floor(log10(2^q))
-            let shift = UInt64(truncatingIfNeeded: q &+ (((0 &- k) &* 217_707) &>> 16) &+ 1)  // 1...4
-            let i = (k &- minK) &* 2
-            let p1 = powers[i], p0 = powers[i &+ 1]
-            // integral.fractional = c * 2^q * 10^-k (P * c * 2^shift / 2^128, P rounded down).
-            let x = c &<< shift
-            let high = p1.multipliedFullWidth(by: x)
-            let low = p0.multipliedFullWidth(by: x).high
-            let fractional = high.low &+ low
-            let integral = high.high &+ (fractional < low ? 1 : 0)
-            let half: UInt64 = 1 << 63
-            if fractional != half {
-                let digit = integral % 10
-                // The value and half the interval (P * 2^shift / 2^129) above the multiple of 10 below it, in units
-                // of 2^-60 (4 integer bits: the last digit).
-                let remainder = (digit &<< 60) | (fractional &>> 4)
-                let halfInterval = p1 &>> (5 &- shift)
-                let upper = remainder &+ halfInterval
-                let ten: UInt64 = 10 << 60
-                if ten &- upper > 1 {
-                    let shorter = integral &- digit
-                    let even: UInt64 = 1 &- (c & 1)  // an even significand's interval includes its bounds
-                    let significand: UInt64
-                    if ten < upper {
-                        significand = shorter &+ 10
-                    } else if remainder < halfInterval &+ even {
-                        significand = shorter
-                    } else {
-                        significand = integral &+ (fractional > half ? 1 : 0)
-                    }
-                    return significand % 10 == 0 ? stripped(significand, k) : (significand, k)
-                }
-            }
+            let (significand, k, exact) = nearest(c: fraction | (1 << 52), biased: biased)
+            if exact { return significand % 10 == 0 ? stripped(significand, k) : (significand, k) }
         }
         return schubfach(bits)
+    }
+
+    /// The fast path of `decimal` for significand `c` (implicit bit included) and biased exponent 1...2046
+    /// (not a power of two): the digits as 16-17 (trailing zeros kept) and their exponent, and whether they are
+    /// certain (else `schubfach` decides).
+    @_transparent
+    static func nearest(c: UInt64, biased: Int) -> (significand: UInt64, exponent: Int, exact: Bool) {
+        let q = biased &- 1075
+        let k = (q &* 315_653) &>> 20  // floor(log10(2^q))
+        let shift = UInt64(truncatingIfNeeded: q &+ (((0 &- k) &* 217_707) &>> 16) &+ 1)  // 1...4
+        let i = (k &- minK) &* 2
+        let p1 = powers[i], p0 = powers[i &+ 1]
+        // integral.fractional = c * 2^q * 10^-k (P * c * 2^shift / 2^128, P rounded down).
+        let x = c &<< shift
+        let high = p1.multipliedFullWidth(by: x)
+        let low = p0.multipliedFullWidth(by: x).high
+        let fractional = high.low &+ low
+        let integral = high.high &+ (fractional < low ? 1 : 0)
+        let half: UInt64 = 1 << 63
+        let digit = integral % 10
+        // The value and half the interval (P * 2^shift / 2^129) above the multiple of 10 below it, in units
+        // of 2^-60 (4 integer bits: the last digit).
+        let remainder = (digit &<< 60) | (fractional &>> 4)
+        let halfInterval = p1 &>> (5 &- shift)
+        let upper = remainder &+ halfInterval
+        let ten: UInt64 = 10 << 60
+        let shorter = integral &- digit
+        let even: UInt64 = 1 &- (c & 1)  // an even significand's interval includes its bounds
+        let nearest = integral &+ (fractional > half ? 1 : 0)
+        let inside = remainder < halfInterval &+ even ? shorter : nearest
+        let significand = ten < upper ? shorter &+ 10 : inside
+        return (significand, k, fractional != half && ten &- upper > 1)
     }
 
     /// The shortest decimal `significand * 10^exponent` (no trailing zeros) that reads back as the positive
@@ -295,13 +344,18 @@ enum ShortestDecimal {
     /// (x << w) + q * (1 - d << w) (X. JunBo's form, as in zmij; wrapping, exact since every lane ends >= 0).
     @inline(__always)
     static func eightDigits(_ n: UInt32) -> UInt64 {
+        bcd(n) | 0x3030_3030_3030_3030
+    }
+
+    /// `eightDigits` before the ASCII offset: one digit value 0...9 per byte.
+    @inline(__always)
+    static func bcd(_ n: UInt32) -> UInt64 {
         let x = UInt64(n)
         let high4 = (x &* 109_951_163) &>> 40  // x / 10^4 for x < 10^8
         let fours = (x &<< 32) &+ high4 &* (1 &- (10_000 &<< 32))
         let high2 = ((fours &* 10_486) &>> 20) & 0x0000_007F_0000_007F  // each 32-bit lane / 100
         let pairs = (fours &<< 16) &+ high2 &* (1 &- (100 &<< 16))
         let high1 = ((pairs &* 103) &>> 10) & 0x000F_000F_000F_000F  // each 16-bit lane / 10
-        let singles = (pairs &<< 8) &+ high1 &* (1 &- (10 &<< 8))
-        return singles | 0x3030_3030_3030_3030
+        return (pairs &<< 8) &+ high1 &* (1 &- (10 &<< 8))
     }
 }
