@@ -35,20 +35,47 @@ struct ParallelBatchTests {
         }
     }
 
+    /// `write` into exactly `bytes` of room followed by a canary: the text, and whether the canary is intact.
+    static func written(bytes: Int, _ write: (UnsafeMutablePointer<UInt8>) -> Int) -> (text: [UInt8], withinRoom: Bool) {
+        var buffer = [UInt8](repeating: 0xAA, count: bytes + 64)
+        let n = buffer.withUnsafeMutableBufferPointer { write($0.baseAddress!) }
+        return (Array(buffer[..<n]), buffer[bytes...].allSatisfy { $0 == 0xAA })
+    }
+
     @Test(arguments: [1, 4095, 4096, 16_384, 50_001, 131_072])
     func numbersWrittenInPartsAreTheOneThreadBytes(count: Int) {
         let values = Self.values(count, seed: UInt64(count))
-        let room = (count + ByteWriter.maxParts + 1) * (ShortestDecimal.room + 1)
         let expected = values.withUnsafeBufferPointer { v in
-            [UInt8](unsafeUninitializedCapacity: room) { buffer, n in n = ByteWriter.numbers(v, to: buffer.baseAddress!) }
+            Self.written(bytes: count * (ShortestDecimal.maxLength + 1) + ShortestDecimal.room) {
+                ByteWriter.numbers(v, to: $0)
+            }
         }
+        #expect(expected.withinRoom)
         for pool in Self.pools.compactMap({ $0 }) {
-            let written = values.withUnsafeBufferPointer { v in
-                [UInt8](unsafeUninitializedCapacity: room) { buffer, n in
-                    n = ByteWriter.parallelNumbers(v, to: buffer.baseAddress!, pool: pool)
+            let parallel = values.withUnsafeBufferPointer { v in
+                Self.written(bytes: ByteWriter.parts(count, pool: pool).bytes) {
+                    ByteWriter.parallelNumbers(v, to: $0, pool: pool)
                 }
             }
-            #expect(written == expected, "\(pool.width) threads")
+            #expect(parallel.text == expected.text, "\(pool.width) threads")
+            #expect(parallel.withinRoom, "\(pool.width) threads")
+        }
+    }
+
+    /// Every number the longest text there is: the bounds are exact there.
+    @Test func longestNumbersStayWithinTheBound() {
+        let values = [Double](repeating: -Double.leastNormalMagnitude, count: 20_000)
+        #expect("\(values[0])".utf8.count == ShortestDecimal.maxLength)
+        let one = values.withUnsafeBufferPointer { v in
+            Self.written(bytes: v.count * (ShortestDecimal.maxLength + 1) + ShortestDecimal.room) { ByteWriter.numbers(v, to: $0) }
+        }
+        #expect(one.withinRoom)
+        #expect(one.text.count == values.count * (ShortestDecimal.maxLength + 1) - 1)
+        for pool in Self.pools.compactMap({ $0 }) {
+            let parallel = values.withUnsafeBufferPointer { v in
+                Self.written(bytes: ByteWriter.parts(v.count, pool: pool).bytes) { ByteWriter.parallelNumbers(v, to: $0, pool: pool) }
+            }
+            #expect(parallel.text == one.text && parallel.withinRoom, "\(pool.width) threads")
         }
     }
 

@@ -11,14 +11,16 @@ public enum BatchEncoder {
     /// `pool`: the threads long columns are written by (the bytes are the same with any pool, or none).
     static func json(graphID: String?, outputID: String, gradientIDs: [String], result: BatchResult,
                      pool: WorkerPool?) -> [UInt8] {
-        // Written in place at an upper bound of its size: a number and its comma take at most `room` + 1 bytes,
-        // a string at most 6 bytes per byte (escapes) and its quotes, punctuation and member names under 64;
-        // and a column written in parts needs room for `maxParts` more numbers.
+        // Written in place at an upper bound of its size: a number and its comma take at most `maxLength` + 1
+        // bytes (and the last one `room` to be written), a string at most 6 bytes per byte (escapes) and its
+        // quotes, punctuation and member names under 64; and a column written in parts needs room for `maxParts`
+        // more numbers and their `room`.
         let numbers = result.rows + gradientIDs.count * result.gradientLength
         var stringBytes = (graphID?.utf8.count ?? 0) + outputID.utf8.count
         for id in gradientIDs { stringBytes += id.utf8.count + 8 }
-        let bound = 64 + 6 * stringBytes + (numbers + (1 + gradientIDs.count) * ByteWriter.maxParts) * (ShortestDecimal.room + 1)
-            + gradientIDs.count * 8
+        let columns = 1 + gradientIDs.count
+        let bound = 64 + 6 * stringBytes + numbers * (ShortestDecimal.maxLength + 1) + gradientIDs.count * 8
+            + columns * ByteWriter.maxParts * (ShortestDecimal.maxLength + 1 + ShortestDecimal.room) + ShortestDecimal.room
         return ByteWriter.bytes(bound: bound) {
             write(graphID: graphID, outputID: outputID, gradientIDs: gradientIDs, result: result, pool: pool, to: &$0)
         }

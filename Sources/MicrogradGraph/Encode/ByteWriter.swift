@@ -161,9 +161,9 @@ struct ByteWriter {
     /// stored back per number. A long array that fits is written by `pool`'s threads (see `parallelNumbers`).
     mutating func jsonNumberArray(_ values: UnsafeBufferPointer<Double>, pool: WorkerPool? = nil) {
         byte(UInt8(ascii: "["))
-        if values.count < (limit - count) / (ShortestDecimal.room + 1) {
+        if values.count < (limit - count - ShortestDecimal.room) / (ShortestDecimal.maxLength + 1) {
             if let pool, pool.width > 1, values.count >= Self.parallelMinimum,
-               values.count + Self.maxParts < (limit - count) / (ShortestDecimal.room + 1) {
+               Self.parts(values.count, pool: pool).bytes <= limit - count {
                 count += Self.parallelNumbers(values, to: base + count, pool: pool)
             } else {
                 count += Self.numbers(values, to: base + count)
@@ -190,10 +190,20 @@ struct ByteWriter {
     /// Arrays from this many numbers on (~350 KB of text, ~1 ms of one thread) are split over the worker pool;
     /// below it, handing work over would cost more than it saves.
     static let parallelMinimum = 1 << 14
-    /// At most this many parts: each needs up to `room + 1` bytes beyond the array's own bound.
+    /// At most this many parts: each needs up to `maxLength + 1 + room` bytes beyond the array's own bound.
     static let maxParts = 32
 
-    /// `values` comma-separated at `out` (room for `room + 1` bytes per number); returns the bytes written.
+    /// How `parallelNumbers` cuts `count` numbers: parts of `perPart` numbers (the last may be shorter), part k
+    /// written at `k * stride`, `bytes` in all (at most (count + parts) * (maxLength + 1) + parts * room).
+    static func parts(_ count: Int, pool: WorkerPool) -> (parts: Int, perPart: Int, stride: Int, bytes: Int) {
+        let parts = max(1, min(pool.width * 4, count / 4096, maxParts))
+        let perPart = (count + parts - 1) / parts
+        let stride = perPart * (ShortestDecimal.maxLength + 1) + ShortestDecimal.room
+        return (parts, perPart, stride, parts * stride)
+    }
+
+    /// `values` comma-separated at `out` (room for `maxLength + 1` bytes per number and `room` more); returns the
+    /// bytes written.
     @inline(__always)
     static func numbers(_ values: UnsafeBufferPointer<Double>, to out: UnsafeMutablePointer<UInt8>) -> Int {
         var p = out
@@ -220,9 +230,7 @@ struct ByteWriter {
     static func parallelNumbers(_ values: UnsafeBufferPointer<Double>, to out: UnsafeMutablePointer<UInt8>,
                                 pool: WorkerPool) -> Int {
         let n = values.count
-        let parts = max(1, min(pool.width * 4, n / 4096, maxParts))
-        let perPart = (n + parts - 1) / parts
-        let stride = perPart * (ShortestDecimal.room + 1)  // parts * stride <= (n + parts) * (room + 1) bytes
+        let (parts, perPart, stride, _) = Self.parts(n, pool: pool)
         let placement = Mutex(Placement(parts: parts))
         pool.run(parts) { k in
             let lo = k * perPart, hi = min(n, lo + perPart)

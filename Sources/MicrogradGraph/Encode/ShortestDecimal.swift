@@ -9,9 +9,10 @@
 /// exponential form below 1e-4 (by the shortest digits' exponent) and above 2^53, `e` with a sign and at
 /// least two digits, a `.` in every plain number (`4.0`, `0.001`, `123.45`), one digit before the point.
 enum ShortestDecimal {
-    /// Bytes a caller must have room for at `out`: the text is at most 24 bytes ("-2.2250738585072014e-308");
-    /// digits are stored 8 bytes at a time and the plain form's point is made by moving 16 bytes up one, past
-    /// the text's end at times but never past `room`.
+    /// The longest text: "-2.2250738585072014e-308" (for bounds of what a run of numbers takes).
+    static let maxLength = 24
+    /// Bytes a caller must have room for at `out`: digits are stored 8 bytes at a time and the plain form's
+    /// point is made by moving 16 bytes up one, past the text's end at times but never past `room`.
     static let room = 40
 
     /// Writes `d` (finite) at `out`; returns the number of bytes of text. `@_transparent` for the reason
