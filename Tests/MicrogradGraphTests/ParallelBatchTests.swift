@@ -1,5 +1,6 @@
 import Foundation
 @testable import Micrograd
+import Synchronization
 import Testing
 
 @testable import MicrogradGraph
@@ -89,6 +90,25 @@ struct ParallelBatchTests {
         }
         for answer in answers.dropFirst() { #expect(answer == answers[0]) }
         #expect(answers[0].count > rows * 4 * 10)
+    }
+
+    /// Requests at the same time share the pool: each caller's job gets its own parts back, whichever threads ran them.
+    @Test func concurrentCallersGetTheirOwnBytes() {
+        let pool = WorkerPool(helpers: 2)
+        let results = (0..<6).map { k in
+            BatchResult(rows: 20_000 + k, gradientCount: 1, reduction: .none,
+                        storage: Self.values(2 * (20_000 + k), seed: 100 + UInt64(k)), blockRows: 256, workingBytes: 0)
+        }
+        let expected = results.map { BatchEncoder.json(graphID: nil, outputID: "y", gradientIDs: ["x"], result: $0, pool: nil) }
+        let answers = Mutex([[UInt8]](repeating: [], count: results.count * 3))
+        DispatchQueue.concurrentPerform(iterations: results.count * 3) { i in
+            let answer = BatchEncoder.json(graphID: nil, outputID: "y", gradientIDs: ["x"], result: results[i % results.count],
+                                           pool: pool)
+            answers.withLock { $0[i] = answer }
+        }
+        answers.withLock { answers in
+            for (i, answer) in answers.enumerated() { #expect(answer == expected[i % results.count], "call \(i)") }
+        }
     }
 
     /// `{"values": {...}}` with the given member texts.
