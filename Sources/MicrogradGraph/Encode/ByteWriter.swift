@@ -196,7 +196,7 @@ struct ByteWriter {
     /// How `parallelNumbers` cuts `count` numbers: parts of `perPart` numbers (the last may be shorter), part k
     /// written at `k * stride`, `bytes` in all (at most (count + parts) * (maxLength + 1) + parts * room).
     static func parts(_ count: Int, pool: WorkerPool) -> (parts: Int, perPart: Int, stride: Int, bytes: Int) {
-        let parts = max(1, min(pool.width * 4, count / 4096, maxParts))
+        let parts = max(1, min(pool.width * 16, count / 2048, maxParts))
         let perPart = (count + parts - 1) / parts
         let stride = perPart * (ShortestDecimal.maxLength + 1) + ShortestDecimal.room
         return (parts, perPart, stride, parts * stride)
@@ -222,8 +222,9 @@ struct ByteWriter {
         return p - out
     }
 
-    /// `numbers(values, to: out)` by the pool's threads: the numbers cut in parts of equal count (a few per
-    /// thread, so a late or busy thread leaves less undone), each part written at its own upper-bound offset
+    /// `numbers(values, to: out)` by the pool's threads: the numbers cut in parts of equal count (many per
+    /// thread, ~0.1 ms each: a thread preempted while holding a part holds up the join, the shorter the part
+    /// the less likely; and a late or busy thread leaves less undone), each part written at its own upper-bound offset
     /// and then moved down behind the one before, by whichever thread finds it next in line (so the moves
     /// overlap the writing of later parts). The cuts depend on the pool's width, the bytes do not: every number
     /// is written by the same code, and the parts joined in order. No memory beyond the caller's room.
