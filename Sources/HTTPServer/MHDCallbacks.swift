@@ -140,8 +140,9 @@ private func beginRequest(
         return queue(refusal, core: core, context: context, connection: connection)
     }
     // Reserve what was declared only up to a bound: a client can declare 64 MB and send nothing, and 1000 such
-    // connections would otherwise reserve 64 GB of address space. Larger bodies grow geometrically as they arrive.
+    // connections would otherwise reserve 64 GB of address space. Larger bodies grow as they arrive (receiveChunk).
     context.body.reserveCapacity(min(declared, 1 << 20))
+    context.declaredBodyBytes = declared
     return MHD_Result.YES
 }
 
@@ -201,6 +202,13 @@ private func receiveChunk(
     if !context.bodyTooLarge {
         if context.body.count + count <= limit {
             if let data {
+                let needed = context.body.count + count
+                if needed > context.body.capacity, context.declaredBodyBytes > needed {
+                    // Straight to the declared size, but at most 8x what has arrived: one copy of what is there
+                    // instead of one per doubling (1 + 2 + 4 MB for a 5 MB body), and still no more address space
+                    // than a client has earned by sending.
+                    context.body.reserveCapacity(min(context.declaredBodyBytes, 8 * needed))
+                }
                 context.body.append(contentsOf: UnsafeRawBufferPointer(start: data, count: count))
             }
             return MHD_Result.YES

@@ -156,6 +156,8 @@ final class RequestContext {
     let method: String
     let path: String
     var body: [UInt8] = []
+    /// Content-Length (0 when absent): how far the body's storage grows at once once its first reservation is full.
+    var declaredBodyBytes = 0
     /// The request headers (bytes), collected when they arrived (the first call), handed to the request at the last.
     var headerFields = HeaderFields()
     /// Set once the body passed `maxBodyBytes`: the rest is read and thrown away, then 413.

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Micrograd
 
 /// The body of `POST /graphs/{gid}/evaluate`: new values for some leaves (a number, or one number per row),
@@ -30,9 +35,15 @@ public struct GraphCall: Sendable, Equatable {
 /// are 422. Which ids are leaves is the caller's question (it has the graph).
 public enum GraphCallDecoder {
     public static func decode(_ body: [UInt8]) throws(Problem) -> GraphCall {
+        try decode(body, pool: .shared)
+    }
+
+    /// `pool`: the threads long arrays are read by (the call is the same with any pool, or none).
+    static func decode(_ body: [UInt8], pool: WorkerPool?) throws(Problem) -> GraphCall {
         if body.isEmpty { return GraphCall() }  // no body: evaluate at the registered values
         let result: Result<GraphCall, Problem> = body.withUnsafeBufferPointer { buffer in
             var reader = Reader(s: JSONScanner(base: buffer.baseAddress!, count: buffer.count))
+            reader.pool = pool
             defer { reader.s.release() }
             do throws(ScanError) {
                 try reader.readDocument()
@@ -74,6 +85,8 @@ public enum GraphCallDecoder {
 
     struct Reader {
         var s: JSONScanner
+        /// Reads long arrays of plain numbers in parts (`parallelRows`); nil: one thread.
+        var pool: WorkerPool?
         var call = GraphCall()
         var problem: Problem?
         var pointer = ""
@@ -180,6 +193,10 @@ public enum GraphCallDecoder {
                 record(.invalidValues("the rows of \"\(name)\" are empty; a batch has at least one row", pointer: base))
                 return nil
             }
+            if let pool, pool.width > 1, s.end - s.pos >= Self.parallelMinimum, let rows = parallelRows(pool) {
+                columnLength = columnLength < 0 ? rows.count : columnLength == rows.count ? columnLength : 0
+                return rows
+            }
             var rows: [Double] = []
             // Columns of a batch have one length: the first one's sizes the others (no regrowth copies). Each
             // row takes at least 2 bytes of what is left; and after a column of another length (an error to be
@@ -209,6 +226,85 @@ public enum GraphCallDecoder {
             }
             columnLength = columnLength < 0 ? rows.count : columnLength == rows.count ? columnLength : 0
             return ok ? rows : nil
+        }
+
+        /// Arrays from this many bytes on (~30k short numbers, ~1 ms of one thread) are read in parts by the
+        /// worker pool; below it, handing work over would cost more than it saves.
+        static let parallelMinimum = 256 << 10
+
+        /// The array at `s.pos` (just past its `[`) when it holds only numbers (and whitespace), read in parts by
+        /// `pool`'s threads, `s.pos` then past its `]`; nil (nothing consumed) for anything else, which the
+        /// one-thread path then reads and reports on. The array ends at the first `]` (a number has none: any other
+        /// content fails a part); parts are cut after commas, so each number is read whole by the same code as on
+        /// one thread, and the parts joined in order: the rows do not depend on the cuts or the threads.
+        mutating func parallelRows(_ pool: WorkerPool) -> [Double]? {
+            let start = s.pos
+            guard let close = memchr(s.base + start, Int32(UInt8(ascii: "]")), s.end - start) else { return nil }
+            let end = UnsafePointer<UInt8>(close.assumingMemoryBound(to: UInt8.self)) - s.base
+            guard end - start >= Self.parallelMinimum else { return nil }
+            // Many small parts (32 KiB, ~0.1 ms): see `ByteWriter.parallelNumbers`.
+            let parts = min(pool.width * 16, (end - start) / (32 << 10), 64)
+            // Part k reads from cuts[k] to cuts[k + 1] (a comma, or the `]`); cuts[0] is the first number.
+            var cutAt = [Int](repeating: end, count: parts + 1)
+            cutAt[0] = start
+            for k in 1..<parts {
+                let from = max(cutAt[k - 1], start + (end - start) / parts * k)
+                guard let comma = memchr(s.base + from, Int32(UInt8(ascii: ",")), end - from) else { break }
+                cutAt[k] = UnsafePointer<UInt8>(comma.assumingMemoryBound(to: UInt8.self)) - s.base + 1
+            }
+            let base = s.base, count = s.end, cuts = cutAt
+            let read = UnsafeMutablePointer<Column<Double>?>.allocate(capacity: parts)
+            read.initialize(repeating: nil, count: parts)
+            defer {
+                for k in 0..<parts { read[k]?.release() }
+                read.deinitialize(count: parts)
+                read.deallocate()
+            }
+            pool.run(parts) { k in
+                read[k] = Self.numbers(base: base, count: count, from: cuts[k], to: k + 1 < parts ? cuts[k + 1] - 1 : end)
+            }
+            var total = 0
+            for k in 0..<parts {
+                guard let part = read[k] else { return nil }
+                total += part.count
+            }
+            guard total > 0 else { return nil }
+            let rows = [Double](unsafeUninitializedCapacity: total) { buffer, initialized in
+                var at = buffer.baseAddress!
+                for k in 0..<parts {
+                    let part = read[k]!
+                    at.initialize(from: part.base, count: part.count)
+                    at += part.count
+                }
+                initialized = total
+            }
+            s.pos = end + 1
+            return rows
+        }
+
+        /// The numbers between `from` and `to` (a `,` or `]`, excluded), separated by commas, whitespace around;
+        /// nil for anything else (an empty part included). The scanner sees the whole body, so a number is read
+        /// exactly as the one-thread path reads it.
+        static func numbers(base: UnsafePointer<UInt8>, count: Int, from: Int, to: Int) -> Column<Double>? {
+            var s = JSONScanner(base: base, count: count)
+            s.pos = from
+            var out = Column<Double>(capacity: (to - from) / 8)
+            while true {
+                s.skipWhitespace()
+                guard s.pos < to, s.base[s.pos] == UInt8(ascii: "-") || s.isDigit(s.base[s.pos]) else { break }
+                do throws(ScanError) { out.append(try s.readNumber()) } catch { break }
+                // `to` is a `,` or `]` within the body, and a number stops before it: base[pos] is readable.
+                if s.base[s.pos] == UInt8(ascii: ","), s.pos < to {
+                    s.pos += 1  // the common separator, without the whitespace checks
+                    continue
+                }
+                s.skipWhitespace()
+                if s.pos == to { return out }
+                guard s.base[s.pos] == UInt8(ascii: ",") else { break }
+                s.pos += 1
+            }
+            out.release()
+            return nil
         }
 
         mutating func readGradients() throws(ScanError) {

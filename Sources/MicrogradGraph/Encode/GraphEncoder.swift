@@ -93,7 +93,7 @@ public enum GraphEncoder {
     /// skeleton, and a leaf's data too where it is still the value the skeleton wrote.
     public static func json(_ g: EvaluatedGraph, graphID: String?, skeleton: JSONSkeleton) -> [UInt8] {
         precondition(skeleton.nodeCount == g.spec.count, "a skeleton answers only the graph it was made from")
-        let bound = skeleton.text.count + g.spec.count * (2 * ShortestDecimal.room + 16)
+        let bound = skeleton.text.count + g.spec.count * (2 * ShortestDecimal.maxLength + 16)
             + jsonHeadBound(g, graphID: graphID)
         return ByteWriter.bytes(bound: bound) { w in
             writeHead(g, graphID: graphID, to: &w)
@@ -142,7 +142,8 @@ public enum GraphEncoder {
             if spec.lhs[i] >= 0 { stringBytes += spec.ids[Int(spec.lhs[i])].utf8.count }
             if spec.rhs[i] >= 0 { stringBytes += spec.ids[Int(spec.rhs[i])].utf8.count }
         }
-        let text = ByteWriter.bytes(bound: spec.count * (100 + 2 * ShortestDecimal.room) + 6 * stringBytes) { w in
+        let text = ByteWriter.bytes(bound: spec.count * (100 + 2 * ShortestDecimal.maxLength) + 6 * stringBytes
+                                    + ShortestDecimal.room) { w in
             for i in 0..<spec.count {
                 writeNodeHead(spec, i, to: &w)
                 ends.append(Int32(w.count))
@@ -157,8 +158,8 @@ public enum GraphEncoder {
     }
 
     /// At most what `json` writes: per node 100 bytes of punctuation and member names, 3 numbers of at most
-    /// `ShortestDecimal.room` bytes (the longest shortest-round-trip double has 24), and its strings (id, label, input ids) quoted
-    /// and escaped (at most 6 bytes per byte).
+    /// `ShortestDecimal.maxLength` bytes, and its strings (id, label, input ids) quoted and escaped (at most 6
+    /// bytes per byte); and `room` for writing the last number.
     static func jsonSizeBound(_ g: EvaluatedGraph, graphID: String?) -> Int {
         let spec = g.spec
         var stringBytes = (graphID?.utf8.count ?? 0) + (spec.count > 0 ? spec.ids[Int(spec.output)].utf8.count : 0)
@@ -167,7 +168,7 @@ public enum GraphEncoder {
             if spec.lhs[i] >= 0 { stringBytes += spec.ids[Int(spec.lhs[i])].utf8.count }
             if spec.rhs[i] >= 0 { stringBytes += spec.ids[Int(spec.rhs[i])].utf8.count }
         }
-        return 128 + ShortestDecimal.room + spec.count * (100 + 3 * ShortestDecimal.room + 4 * 2) + 6 * stringBytes
+        return 128 + ShortestDecimal.room + spec.count * (100 + 3 * ShortestDecimal.maxLength + 4 * 2) + 6 * stringBytes
     }
 
     /// An RFC 9457 `application/problem+json` body; the location's members are extension members.

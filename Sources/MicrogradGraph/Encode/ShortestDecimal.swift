@@ -2,28 +2,79 @@
 /// (tested against it over millions of bit patterns: NumberFormatTests), without the standard library's
 /// general path (`_Float64ToASCII` took ~470 instructions a number, a third of a batch answer's CPU).
 ///
-/// Digits: the Schubfach algorithm (R. Giulietti, "The Schubfach way to render doubles", 2020) as in the
-/// JDK's `DoubleToDecimal`: one 64x126-bit multiply per bound against `multipliers` (generated, exact), then
-/// the shorter of the two candidate lengths, and of equally short candidates the one closest to the value
-/// (ties to even). Text: the standard library's layout rules (`FloatingPointToString.swift`):
+/// Digits: in the common case one 64x128-bit product against `powers` (generated, exact) decides (`decimal`);
+/// else the Schubfach algorithm (R. Giulietti, "The Schubfach way to render doubles", 2020) as in the JDK's
+/// `DoubleToDecimal`: one 64x126-bit multiply per bound, then the shorter of the two candidate lengths, and of
+/// equally short candidates the one closest to the value (ties to even). Text: the standard library's layout rules (`FloatingPointToString.swift`):
 /// exponential form below 1e-4 (by the shortest digits' exponent) and above 2^53, `e` with a sign and at
 /// least two digits, a `.` in every plain number (`4.0`, `0.001`, `123.45`), one digit before the point.
 enum ShortestDecimal {
-    /// Bytes a caller must have room for at `out`: the text is at most 24 bytes ("-2.2250738585072014e-308");
-    /// digits are stored 8 bytes at a time, past the text's end at times but never past `room`.
-    static let room = 32
+    /// The longest text: "-2.2250738585072014e-308" (for bounds of what a run of numbers takes).
+    static let maxLength = 24
+    /// Bytes a caller must have room for at `out`: digits are stored 8 bytes at a time and the plain form's
+    /// point is made by moving 16 bytes up one, past the text's end at times but never past `room`.
+    static let room = 40
 
     /// Writes `d` (finite) at `out`; returns the number of bytes of text. `@_transparent` for the reason
     /// given at `decimal`: the per-number call cost ~6-30 instructions (harness; release server).
+    ///
+    /// The common case (a normal double that is not an integer or a power of two, in plain notation) is written
+    /// without a branch on the value: random data mispredicted its layout branches (sign, digit count, trailing
+    /// zeros, below or above 1) several times a number. Its 16-17 digits are stored whole; the trailing zeros are
+    /// counted in their BCD form (no divisions); "0.000" is stored in front in every case, the digits placed after
+    /// it or over it; and the point is made by moving the 16 bytes after its place up one, which below 1 moves
+    /// bytes past the text instead. Everything else takes `writeGeneral`.
     @_transparent
     static func write(_ d: Double, to out: UnsafeMutablePointer<UInt8>) -> Int {
         let bits = d.bitPattern
-        var p = out
-        if bits >> 63 != 0 {
-            p[0] = UInt8(ascii: "-")
-            p += 1
-        }
+        out[0] = UInt8(ascii: "-")
+        let p = out + Int(truncatingIfNeeded: bits &>> 63)
         let magnitude = bits & ~(1 << 63)
+        let fraction = magnitude & ((1 << 52) - 1)
+        let biased = Int(truncatingIfNeeded: magnitude &>> 52)
+        let c = fraction | (1 << 52)
+        // 1 <= value < 2^53 is an integer when the bits below its point are 0 (value = c * 2^-shift).
+        let shift = UInt64(truncatingIfNeeded: 1075 &- biased)
+        let integral = shift <= 52 && c & ((1 &<< (shift & 63)) &- 1) == 0
+        if fraction != 0 && biased != 0 && !integral {
+            let (significand, k, exact) = nearest(c: c, biased: biased)
+            let n = 16 &+ (significand >= 10_000_000_000_000_000 ? 1 : 0)  // 16 or 17 digits
+            let scientific = k &+ n &- 1
+            if exact && scientific >= -4 && magnitude <= 0x4340_0000_0000_0000 {
+                let top = significand / 10_000_000_000_000_000
+                let rest = significand &- top &* 10_000_000_000_000_000
+                let high = rest / 100_000_000
+                let highDigits = bcd(UInt32(truncatingIfNeeded: high))
+                let lowDigits = bcd(UInt32(truncatingIfNeeded: rest &- high &* 100_000_000))
+                // Trailing zero digits: zero bytes at the top of the BCD words (the last digit is the highest byte).
+                let lowZeros = lowDigits.leadingZeroBitCount &>> 3
+                let zeros = lowZeros == 8 ? 8 &+ highDigits.leadingZeroBitCount &>> 3 : lowZeros
+                let digits = n &- zeros
+                let below1 = scientific < 0
+                // "0.000000" first: below 1 the digits go after "0." and -scientific - 1 zeros, else over it.
+                UnsafeMutableRawPointer(p).storeBytes(of: 0x3030_3030_3030_2E30, as: UInt64.self)
+                let q = below1 ? p + (1 &- scientific) : p
+                q[0] = UInt8(truncatingIfNeeded: top) &+ 48
+                let r = UnsafeMutableRawPointer(q + (n &- 16))
+                r.storeBytes(of: highDigits | 0x3030_3030_3030_3030, as: UInt64.self)
+                (r + 8).storeBytes(of: lowDigits | 0x3030_3030_3030_3030, as: UInt64.self)
+                let dot = below1 ? q + n : p + (scientific &+ 1)
+                let first = UnsafeRawPointer(dot).loadUnaligned(as: UInt64.self)
+                let second = UnsafeRawPointer(dot + 8).loadUnaligned(as: UInt64.self)
+                UnsafeMutableRawPointer(dot + 1).storeBytes(of: first, as: UInt64.self)
+                UnsafeMutableRawPointer(dot + 9).storeBytes(of: second, as: UInt64.self)
+                dot[0] = UInt8(ascii: ".")
+                return p - out &+ (below1 ? 1 &- scientific &+ digits : digits &+ 1)
+            }
+        }
+        return p - out &+ writeGeneral(magnitude, to: p)
+    }
+
+    /// `write` for a magnitude (the sign written), by cases: zero, integers, then the shortest digits laid out
+    /// in plain or exponential form. Out of line: `write` takes the common case without it.
+    @inline(never)
+    static func writeGeneral(_ magnitude: UInt64, to out: UnsafeMutablePointer<UInt8>) -> Int {
+        let p = out
         if magnitude == 0 {
             UnsafeMutableRawPointer(p).storeBytes(of: 0x302E_30, as: UInt32.self)  // "0.0"
             return p + 3 - out
@@ -99,14 +150,64 @@ enum ShortestDecimal {
         return p + scientific + 3 - out
     }
 
+    /// `decimal(bits)` by one 64x128-bit product where it can (V. Zverovich's zmij, after Y. Guo's yy_double): for a
+    /// normal double that is not a power of two, c * 2^q * 10^-k (k = floor(log10(2^q))) has 16 or 17 integer
+    /// digits, and its rounding interval (c +- 1/2) * 2^q * 10^-k is under 10 wide, so it holds at most one
+    /// multiple of 10: that one if it does (the shorter candidate), else the integer nearest the value. The
+    /// product's fraction and the half-interval, in fixed point with the last integer digit, decide both. Where
+    /// the truncated product could decide wrongly (an exact half, a bound within one unit of the next multiple of
+    /// 10) and for subnormals and powers of two, the Schubfach path (`schubfach`) decides. Same answer as it,
+    /// always (NumberFormatTests, and tens of millions of random patterns before this went in).
+    @inline(__always)
+    static func decimal(_ bits: UInt64) -> (significand: UInt64, exponent: Int) {
+        let fraction = bits & ((1 << 52) - 1)
+        let biased = Int(truncatingIfNeeded: bits &>> 52)
+        if fraction != 0 && biased != 0 {
+            let (significand, k, exact) = nearest(c: fraction | (1 << 52), biased: biased)
+            if exact { return significand % 10 == 0 ? stripped(significand, k) : (significand, k) }
+        }
+        return schubfach(bits)
+    }
+
+    /// The fast path of `decimal` for significand `c` (implicit bit included) and biased exponent 1...2046
+    /// (not a power of two): the digits as 16-17 (trailing zeros kept) and their exponent, and whether they are
+    /// certain (else `schubfach` decides).
+    @_transparent
+    static func nearest(c: UInt64, biased: Int) -> (significand: UInt64, exponent: Int, exact: Bool) {
+        let q = biased &- 1075
+        let k = (q &* 315_653) &>> 20  // floor(log10(2^q))
+        let shift = UInt64(truncatingIfNeeded: q &+ (((0 &- k) &* 217_707) &>> 16) &+ 1)  // 1...4
+        let i = (k &- minK) &* 2
+        let p1 = powers[i], p0 = powers[i &+ 1]
+        // integral.fractional = c * 2^q * 10^-k (P * c * 2^shift / 2^128, P rounded down).
+        let x = c &<< shift
+        let high = p1.multipliedFullWidth(by: x)
+        let low = p0.multipliedFullWidth(by: x).high
+        let fractional = high.low &+ low
+        let integral = high.high &+ (fractional < low ? 1 : 0)
+        let half: UInt64 = 1 << 63
+        let digit = integral % 10
+        // The value and half the interval (P * 2^shift / 2^129) above the multiple of 10 below it, in units
+        // of 2^-60 (4 integer bits: the last digit).
+        let remainder = (digit &<< 60) | (fractional &>> 4)
+        let halfInterval = p1 &>> (5 &- shift)
+        let upper = remainder &+ halfInterval
+        let ten: UInt64 = 10 << 60
+        let shorter = integral &- digit
+        let even: UInt64 = 1 &- (c & 1)  // an even significand's interval includes its bounds
+        let nearest = integral &+ (fractional > half ? 1 : 0)
+        let inside = remainder < halfInterval &+ even ? shorter : nearest
+        let significand = ten < upper ? shorter &+ 10 : inside
+        return (significand, k, fractional != half && ten &- upper > 1)
+    }
+
     /// The shortest decimal `significand * 10^exponent` (no trailing zeros) that reads back as the positive
     /// finite double with bit pattern `bits`; of several, the closest, ties to an even last digit.
     /// Wrapping arithmetic and masked shifts throughout: every value is in range by construction, and the
     /// checked forms cost a branch each on a path taken per number.
-    /// `@_transparent`: `@inline(__always)` left this an out-of-line call from `write` (12 registers saved
-    /// and restored per number); inlined, a number costs ~22 instructions less (callgrind, release harness).
-    @_transparent
-    static func decimal(_ bits: UInt64) -> (significand: UInt64, exponent: Int) {
+    /// Out of line: `decimal` takes the common case without it.
+    @inline(never)
+    static func schubfach(_ bits: UInt64) -> (significand: UInt64, exponent: Int) {
         let fraction = bits & ((1 << 52) - 1)
         let biased = Int(truncatingIfNeeded: bits &>> 52)
         var c: UInt64
@@ -139,8 +240,12 @@ enum ShortestDecimal {
             k = (q &* 661_971_961_083 &- 274_743_187_321) &>> 41  // floor(log10(3/4 * 2^q))
         }
         let h = UInt64(truncatingIfNeeded: q &+ ((0 &- k &* 913_124_641_741) &>> 38) &+ 2)  // 1...4
+        // g = floor(P / 4) + 1, as g1 * 2^63 + g0.
         let i = (k &- minK) &* 2
-        let g1 = multipliers[i], g0 = multipliers[i &+ 1]
+        let p1 = powers[i], p0 = powers[i &+ 1]
+        let gLow = ((p1 &<< 62) | (p0 &>> 2)) &+ 1
+        let gHigh = (p1 &>> 2) &+ (gLow == 0 ? 1 : 0)
+        let g1 = (gHigh &<< 1) | (gLow &>> 63), g0 = gLow & ((1 << 63) - 1)
         let vb = roundToOdd(g1, g0, cb &<< h)
         let vbl = roundToOdd(g1, g0, cbl &<< h) &+ out
         let vbr = roundToOdd(g1, g0, cbr &<< h) &- out
@@ -235,15 +340,23 @@ enum ShortestDecimal {
     }
 
     /// `n` (< 10^8) as 8 ASCII digits with leading zeros, first digit in the lowest byte (little-endian
-    /// store order), by SIMD-within-a-register division: halves of 4 digits, quarters of 2, then digits.
+    /// store order), by SIMD-within-a-register division: halves of 4 digits, quarters of 2, then digits. Each
+    /// step puts a lane's quotient q in its low half and the remainder x - d * q in its high half at once, as
+    /// (x << w) + q * (1 - d << w) (X. JunBo's form, as in zmij; wrapping, exact since every lane ends >= 0).
     @inline(__always)
     static func eightDigits(_ n: UInt32) -> UInt64 {
-        let high4 = n / 10_000
-        let fours = UInt64(high4) | UInt64(n &- high4 &* 10_000) << 32
-        let high2 = ((fours &* 10_486) >> 20) & 0x0000_007F_0000_007F  // each 32-bit lane / 100
-        let pairs = high2 | (fours &- high2 &* 100) << 16
-        let high1 = ((pairs &* 103) >> 10) & 0x000F_000F_000F_000F  // each 16-bit lane / 10
-        let singles = high1 | (pairs &- high1 &* 10) << 8
-        return singles | 0x3030_3030_3030_3030
+        bcd(n) | 0x3030_3030_3030_3030
+    }
+
+    /// `eightDigits` before the ASCII offset: one digit value 0...9 per byte.
+    @inline(__always)
+    static func bcd(_ n: UInt32) -> UInt64 {
+        let x = UInt64(n)
+        let high4 = (x &* 109_951_163) &>> 40  // x / 10^4 for x < 10^8
+        let fours = (x &<< 32) &+ high4 &* (1 &- (10_000 &<< 32))
+        let high2 = ((fours &* 10_486) &>> 20) & 0x0000_007F_0000_007F  // each 32-bit lane / 100
+        let pairs = (fours &<< 16) &+ high2 &* (1 &- (100 &<< 16))
+        let high1 = ((pairs &* 103) &>> 10) & 0x000F_000F_000F_000F  // each 16-bit lane / 10
+        return (pairs &<< 8) &+ high1 &* (1 &- (10 &<< 8))
     }
 }
