@@ -80,21 +80,29 @@ struct HeaderFields: Sendable {
     }
 
     /// Packs fields whose bytes MHD holds, `byteCount` being their bytes plus 8 per field: one exactly sized
-    /// allocation, each piece appended into reserved room.
+    /// allocation, filled in one copy.
     init(packing fields: UnsafeMutableBufferPointer<(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)>,
          byteCount: Int) {
         if fields.isEmpty { return }
-        // Allocated by `reserveCapacity` (specialised here): `Array(unsafeUninitializedCapacity:)` and
-        // `Array(repeating:count:)` allocate in an unspecialised standard-library function that looks the storage
-        // class up in the runtime's shared metadata table on every call (perf: ~1.5% of a GET's CPU).
+        // Packed in scratch memory, then appended in one copy to an array allocated by `reserveCapacity` (specialised
+        // here): `Array(unsafeUninitializedCapacity:)` allocates in an unspecialised standard-library function that
+        // looks the storage class up in the runtime's shared metadata table on every call (perf: ~1.5% of a GET's
+        // CPU), and appending piece by piece cost ~110 instructions a piece.
         var packed: [UInt8] = []
         packed.reserveCapacity(byteCount)
-        for (name, value) in fields {
-            withUnsafeBytes(of: (UInt32(truncatingIfNeeded: name.count), UInt32(truncatingIfNeeded: value.count))) {
-                packed.append(contentsOf: $0)
+        withUnsafeTemporaryAllocation(byteCount: byteCount, alignment: 1) { scratch in
+            let base = scratch.baseAddress!
+            var at = 0
+            for (name, value) in fields {
+                base.storeBytes(of: UInt32(truncatingIfNeeded: name.count), toByteOffset: at, as: UInt32.self)
+                base.storeBytes(of: UInt32(truncatingIfNeeded: value.count), toByteOffset: at + 4, as: UInt32.self)
+                at += 8
+                if let from = name.baseAddress { (base + at).copyMemory(from: from, byteCount: name.count) }
+                at += name.count
+                if let from = value.baseAddress { (base + at).copyMemory(from: from, byteCount: value.count) }
+                at += value.count
             }
-            packed.append(contentsOf: name)
-            packed.append(contentsOf: value)
+            packed.append(contentsOf: UnsafeRawBufferPointer(rebasing: scratch[..<at]))
         }
         bytes = packed
     }
