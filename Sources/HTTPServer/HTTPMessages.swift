@@ -79,13 +79,19 @@ struct HeaderFields: Sendable {
         }
     }
 
-    /// Packs fields whose bytes MHD holds, `byteCount` being their bytes plus 8 per field: one exactly sized copy
-    /// (appending field by field cost ~270 instructions a field).
+    /// Packs fields whose bytes MHD holds, `byteCount` being their bytes plus 8 per field: one exactly sized
+    /// allocation, filled in one copy.
     init(packing fields: UnsafeMutableBufferPointer<(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)>,
          byteCount: Int) {
         if fields.isEmpty { return }
-        bytes = Array(unsafeUninitializedCapacity: byteCount) { buffer, initialized in
-            let base = UnsafeMutableRawPointer(buffer.baseAddress!)
+        // Packed in scratch memory, then appended in one copy to an array allocated by `reserveCapacity` (specialised
+        // here): `Array(unsafeUninitializedCapacity:)` allocates in an unspecialised standard-library function that
+        // looks the storage class up in the runtime's shared metadata table on every call (perf: ~1.5% of a GET's
+        // CPU), and appending piece by piece cost ~110 instructions a piece.
+        var packed: [UInt8] = []
+        packed.reserveCapacity(byteCount)
+        withUnsafeTemporaryAllocation(byteCount: byteCount, alignment: 1) { scratch in
+            let base = scratch.baseAddress!
             var at = 0
             for (name, value) in fields {
                 base.storeBytes(of: UInt32(truncatingIfNeeded: name.count), toByteOffset: at, as: UInt32.self)
@@ -96,8 +102,9 @@ struct HeaderFields: Sendable {
                 if let from = value.baseAddress { (base + at).copyMemory(from: from, byteCount: value.count) }
                 at += value.count
             }
-            initialized = at
+            packed.append(contentsOf: UnsafeRawBufferPointer(rebasing: scratch[..<at]))
         }
+        bytes = packed
     }
 
     mutating func append(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {

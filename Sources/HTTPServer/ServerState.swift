@@ -90,9 +90,10 @@ final class ServerState: @unchecked Sendable {
     }
 }
 
-/// Nanoseconds on the monotonic clock.
+/// Nanoseconds on the monotonic clock. Public for handlers that time themselves: `ContinuousClock.now` and the
+/// `Duration` arithmetic around it cost ~400 instructions a request.
 @inline(__always)
-func monotonicNanoseconds() -> UInt64 {
+public func monotonicNanoseconds() -> UInt64 {
     var now = timespec()
     clock_gettime(CLOCK_MONOTONIC, &now)
     return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)

@@ -631,7 +631,15 @@ private struct GraphRequestReader {
         case .failure(let cycle): throw cycleProblem(cycle)
         }
 
-        // Whole columns at once (one allocation each); an already-sorted request needs no remapping.
+        // In a function of its own that cannot throw: built at the end of this one, the spec was copied into the
+        // (typed-throws) result and the original destroyed, a retain and a release of every column.
+        return assemble(total: total, userCount: userCount, lhs: lhs, rhs: rhs, order: order, outputNode: outputNode)
+    }
+
+    /// The spec's columns, whole at once (one allocation each); an already-sorted request needs no remapping.
+    private func assemble(
+        total: Int, userCount: Int, lhs: [Int32], rhs: [Int32], order: [Int32]?, outputNode: Int32
+    ) -> GraphSpec {
         let constantIDs = generatedConstantIDs()
         let labels = nodeLabel
         let opCodes = nodeOp, symbols = nodeSymbol, nodeValues = nodeValue
@@ -641,24 +649,22 @@ private struct GraphRequestReader {
             guard let order else { return (0..<total).map(f) }
             return order.map { f(Int($0)) }
         }
-        var spec = GraphSpec()
-        spec.ids = column { n in n < userCount ? table.string(symbols[n]) : constantIDs[n - userCount] }
-        spec.labels = labels.isEmpty ? [String?].filled(with: nil, count: total) : column { labels[Int32($0)] }
-        spec.ops = column { n in n < userCount ? Op(rawValue: opCodes[n])! : .leaf }
-        spec.values = column { n in n < userCount ? nodeValues[n] : constantValues[n - userCount] }
-        spec.isConstant = column { $0 >= userCount }
-        if let order {
-            var position = [Int32].filled(with: 0, count: total)
-            for (p, n) in order.enumerated() { position[Int(n)] = Int32(p) }
-            spec.lhs = order.map { let l = lhs[Int($0)]; return l < 0 ? InputSlot.absent : position[Int(l)] }
-            spec.rhs = order.map { let r = rhs[Int($0)]; return r < 0 ? InputSlot.absent : position[Int(r)] }
-            spec.output = position[Int(outputNode)]
-        } else {
-            spec.lhs = lhs
-            spec.rhs = rhs
-            spec.output = outputNode
+        let specIDs = column { n in n < userCount ? table.string(symbols[n]) : constantIDs[n - userCount] }
+        let specLabels = labels.isEmpty ? [String?].filled(with: nil, count: total) : column { labels[Int32($0)] }
+        let specOps = column { n in n < userCount ? Op(rawValue: opCodes[n])! : .leaf }
+        let specValues = column { n in n < userCount ? nodeValues[n] : constantValues[n - userCount] }
+        let specIsConstant = column { $0 >= userCount }
+        guard let order else {
+            return GraphSpec(ids: specIDs, labels: specLabels, ops: specOps, lhs: lhs, rhs: rhs, values: specValues,
+                             isConstant: specIsConstant, output: outputNode)
         }
-        return spec
+        var position = [Int32].filled(with: 0, count: total)
+        for (p, n) in order.enumerated() { position[Int(n)] = Int32(p) }
+        return GraphSpec(
+            ids: specIDs, labels: specLabels, ops: specOps,
+            lhs: order.map { let l = lhs[Int($0)]; return l < 0 ? InputSlot.absent : position[Int(l)] },
+            rhs: order.map { let r = rhs[Int($0)]; return r < 0 ? InputSlot.absent : position[Int(r)] },
+            values: specValues, isConstant: specIsConstant, output: position[Int(outputNode)])
     }
 
     /// Ids for number-literal inputs: "#1", "#2", ... in request order (the expression form's style); if a request

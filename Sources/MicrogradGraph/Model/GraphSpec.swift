@@ -6,18 +6,29 @@ import Micrograd
 /// Node `i` is `ops[i]` over inputs `lhs[i]`, `rhs[i]` (indices of earlier nodes, `InputSlot.absent` when absent);
 /// `values[i]` is a leaf's data or a `powConst` exponent.
 public struct GraphSpec: Sendable, Equatable {
-    public var ids: [String] = []
-    public var labels: [String?] = []
-    public var ops: [Op] = []
-    public var lhs: [Int32] = []
-    public var rhs: [Int32] = []
-    public var values: [Double] = []
+    public var ids: [String]
+    public var labels: [String?]
+    public var ops: [Op]
+    public var lhs: [Int32]
+    public var rhs: [Int32]
+    public var values: [Double]
     /// True for leaves the request wrote as number literals (an input `2`, or a literal in an expression).
-    public var isConstant: [Bool] = []
+    public var isConstant: [Bool]
     /// Index of the node whose gradient is taken.
-    public var output: Int32 = -1
+    public var output: Int32
 
-    public init() {}
+    public init() {
+        self.init(ids: [], labels: [], ops: [], lhs: [], rhs: [], values: [], isConstant: [], output: -1)
+    }
+
+    /// A spec from whole columns (all of one length, in topological order). No default values on the properties:
+    /// with them, this initializer built the spec in a temporary and copied it out (a retain and a release of
+    /// every column, on every request).
+    public init(ids: [String], labels: [String?], ops: [Op], lhs: [Int32], rhs: [Int32], values: [Double],
+                isConstant: [Bool], output: Int32) {
+        self.ids = ids; self.labels = labels; self.ops = ops; self.lhs = lhs; self.rhs = rhs
+        self.values = values; self.isConstant = isConstant; self.output = output
+    }
 
     public var count: Int { ops.count }
 

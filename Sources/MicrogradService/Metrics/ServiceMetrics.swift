@@ -37,7 +37,12 @@ public final class ServiceMetrics: Sendable {
     /// so a client cannot blow up the label space.
     public func recordRequest(route: String, method: String, status: Int, duration: Duration) {
         let (seconds, attoseconds) = duration.components
-        let nanoseconds = UInt64(clamping: seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+        recordRequest(route: route, method: method, status: status,
+                      nanoseconds: UInt64(clamping: seconds * 1_000_000_000 + attoseconds / 1_000_000_000))
+    }
+
+    /// The same with the duration in nanoseconds (`Duration.components` is Int128 arithmetic, ~190 instructions).
+    public func recordRequest(route: String, method: String, status: Int, nanoseconds: UInt64) {
         shard().series(RequestKey(method: method, route: route, status: status)).record(nanoseconds)
     }
 
