@@ -332,16 +332,7 @@ private final class OneShotSignal: @unchecked Sendable {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         while !fired {
-            let now = monotonicNanoseconds()
-            if now >= deadline { return false }
-            // Condition variables time out on the wall clock: wait in slices, checking the monotonic deadline.
-            let slice = min(deadline - now, 100_000_000)
-            var wake = timespec()
-            clock_gettime(CLOCK_REALTIME, &wake)
-            let total = UInt64(wake.tv_nsec) + slice
-            wake.tv_sec += Int(total / 1_000_000_000)
-            wake.tv_nsec = Int(total % 1_000_000_000)
-            pthread_cond_timedwait(condition, mutex, &wake)
+            if !waitOnce(condition, mutex, until: deadline) { return false }
         }
         return true
     }

@@ -75,19 +75,27 @@ final class ServerState: @unchecked Sendable {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         while requestsInFlight > 0 {
-            let now = monotonicNanoseconds()
-            if now >= deadline { return false }
-            // Condition variables time out on the wall clock; wait in short slices and re-check the monotonic deadline.
-            let slice = min(deadline - now, 100_000_000)
-            var wake = timespec()
-            clock_gettime(CLOCK_REALTIME, &wake)
-            let nanos = UInt64(wake.tv_nsec) + slice
-            wake.tv_sec += Int(nanos / 1_000_000_000)
-            wake.tv_nsec = Int(nanos % 1_000_000_000)
-            pthread_cond_timedwait(idle, mutex, &wake)
+            if !waitOnce(idle, mutex, until: deadline) { return false }
         }
         return true
     }
+}
+
+/// Waits on `condition` (its `mutex` held) until signalled or the monotonic `deadline`; false once the deadline
+/// passed. Callers re-check their predicate in a loop. Condition variables time out on the wall clock, so the wait
+/// is cut into slices of at most 100 ms and the monotonic deadline re-checked after each.
+func waitOnce(_ condition: UnsafeMutablePointer<pthread_cond_t>, _ mutex: UnsafeMutablePointer<pthread_mutex_t>,
+              until deadline: UInt64) -> Bool {
+    let now = monotonicNanoseconds()
+    if now >= deadline { return false }
+    let slice = min(deadline - now, 100_000_000)
+    var wake = timespec()
+    clock_gettime(CLOCK_REALTIME, &wake)
+    let nanos = UInt64(wake.tv_nsec) + slice
+    wake.tv_sec += Int(nanos / 1_000_000_000)
+    wake.tv_nsec = Int(nanos % 1_000_000_000)
+    pthread_cond_timedwait(condition, mutex, &wake)
+    return true
 }
 
 /// Nanoseconds on the monotonic clock. Public for handlers that time themselves: `ContinuousClock.now` and the
