@@ -33,6 +33,9 @@ let package = Package(
         // MARK: engine
         .target(name: "Micrograd", swiftSettings: strictSwift),
 
+        // Starting a thread without Foundation: the one place that calls pthread_create.
+        .target(name: "Threads", swiftSettings: strictSwift),
+
         // MARK: HTTP
         .systemLibrary(
             name: "CMicroHTTPD",
@@ -42,7 +45,7 @@ let package = Package(
         .target(
             name: "HTTPServer",
             dependencies: [
-                "CMicroHTTPD",
+                "CMicroHTTPD", "Threads",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift
@@ -65,13 +68,13 @@ let package = Package(
             // build; the header is at <hiredis/hiredis.h> on the default include path and the module map links it.
             providers: [.apt(["libhiredis-dev"])]
         ),
-        .target(name: "RedisClient", dependencies: ["CHiredis"], swiftSettings: strictSwift),
+        .target(name: "RedisClient", dependencies: ["CHiredis", "Threads"], swiftSettings: strictSwift),
 
         // A real redis-server per test (started on a free loopback port, always stopped).
         .target(name: "RedisTesting", dependencies: ["RedisClient"], swiftSettings: strictSwift),
 
         // MARK: graph API
-        .target(name: "MicrogradGraph", dependencies: ["Micrograd"], swiftSettings: strictSwift),
+        .target(name: "MicrogradGraph", dependencies: ["Micrograd", "Threads"], swiftSettings: strictSwift),
         .target(
             name: "MicrogradService",
             dependencies: [
@@ -83,7 +86,7 @@ let package = Package(
         .executableTarget(
             name: "MicrogradCLI",
             dependencies: [
-                "MicrogradService", "MicrogradGraph", "HTTPServer",
+                "MicrogradService", "MicrogradGraph", "HTTPServer", "Threads",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

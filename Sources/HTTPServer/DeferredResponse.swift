@@ -1,4 +1,5 @@
 import CMicroHTTPD
+import Threads
 
 #if canImport(Glibc)
 import Glibc
@@ -341,24 +342,4 @@ private final class OneShotSignal: @unchecked Sendable {
 func nanoseconds(_ duration: Duration) -> UInt64 {
     let (seconds, attoseconds) = duration.components
     return UInt64(max(0, seconds)) &* 1_000_000_000 &+ UInt64(max(0, attoseconds) / 1_000_000_000)
-}
-
-/// Runs `body` on a new detached pthread (no Foundation in this module); false when no thread could be made.
-private func startDetachedThread(_ body: @escaping @Sendable () -> Void) -> Bool {
-    final class Body: Sendable {
-        let run: @Sendable () -> Void
-        init(_ run: @escaping @Sendable () -> Void) { self.run = run }
-    }
-    let context = Unmanaged.passRetained(Body(body)).toOpaque()
-    var thread = pthread_t()
-    let status = pthread_create(&thread, nil, { context in
-        Unmanaged<Body>.fromOpaque(context!).takeRetainedValue().run()
-        return nil
-    }, context)
-    guard status == 0 else {
-        Unmanaged<Body>.fromOpaque(context).release()
-        return false
-    }
-    pthread_detach(thread)
-    return true
 }

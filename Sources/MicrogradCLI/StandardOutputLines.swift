@@ -1,4 +1,5 @@
 import Synchronization
+import Threads
 
 #if canImport(Glibc)
 import Glibc
@@ -68,13 +69,12 @@ final class BufferedStandardOutput: Sendable {
 
     private init() {
         // The flusher inherits the creating thread's signal mask; `serve` blocks SIGTERM/SIGINT before logging.
-        var thread = pthread_t()
-        _ = pthread_create(&thread, nil, { _ in
+        _ = startDetachedThread {
             while true {
                 usleep(BufferedStandardOutput.flushIntervalMicroseconds)
                 BufferedStandardOutput.shared.flush()
             }
-        }, nil)
+        }
         atexit { BufferedStandardOutput.shared.flush() }
     }
 

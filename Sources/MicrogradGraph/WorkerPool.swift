@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Threads
 
 /// A fixed set of helper threads that share one large request's work (reading a batch's columns, writing its
 /// answer) with the thread that handles the request. Started once, on first use, one thread fewer than the
@@ -44,16 +45,8 @@ final class WorkerPool: @unchecked Sendable {  // all mutable state is guarded b
         pthread_cond_init(queued, nil)
         pthread_cond_init(finished, nil)
         for _ in 0..<helpers {
-            var thread = pthread_t()
-            let box = Unmanaged.passRetained(self).toOpaque()  // the pool outlives its threads: never released
-            guard pthread_create(&thread, nil, { box in
-                Unmanaged<WorkerPool>.fromOpaque(box!).takeUnretainedValue().serve()
-                return nil
-            }, box) == 0 else {
-                Unmanaged<WorkerPool>.fromOpaque(box).release()
-                continue  // fewer helpers: the callers do more
-            }
-            pthread_detach(thread)
+            // The pool outlives its threads (`shared` is never released). Fewer threads: the callers do more.
+            _ = startDetachedThread { [self] in serve() }
         }
     }
 

@@ -1,5 +1,6 @@
 import Dispatch
 import Synchronization
+import Threads
 
 #if canImport(Glibc)
 import Glibc
@@ -155,7 +156,7 @@ public final class RedisClient: Sendable {
     /// The writer thread: sends whatever is queued in one round trip, completes it, repeats; sleeps when nothing is.
     /// It holds the client weakly (and only between round trips), so it ends within a second of the client's release.
     private func startWriter() -> Bool {
-        detachThread { [weak self, writes] in
+        startDetachedThread { [weak self, writes] in
             while true {
                 guard let batch = writes.next(waitingAtMost: 1_000_000_000) else {
                     guard let client = self, !client.breaker.withLock({ $0.closed }) else {
@@ -265,7 +266,7 @@ public final class RedisClient: Sendable {
 
     /// One background thread per outage: it ends when a probe succeeds or the client is closed or released.
     private func startProbing(_ interval: Duration) {
-        let started = detachThread { [weak self] in
+        let started = startDetachedThread { [weak self] in
             while true {
                 var pause = timespec(tv_sec: Int(interval.components.seconds),
                                      tv_nsec: Int(interval.components.attoseconds / 1_000_000_000))
@@ -376,26 +377,4 @@ private final class WriteQueue: Sendable {
             $0.writerSleeping = false
         }
     }
-}
-
-/// Runs `body` on a new detached thread. A pthread, not Foundation's `Thread`: importing Foundation links its
-/// static archive and ICU data into the `--static-swift-stdlib` binary (the image's binary grew from 16 MB to 60 MB).
-/// False when no thread could be made.
-private func detachThread(_ body: @escaping @Sendable () -> Void) -> Bool {
-    final class Body: Sendable {
-        let run: @Sendable () -> Void
-        init(_ run: @escaping @Sendable () -> Void) { self.run = run }
-    }
-    let context = Unmanaged.passRetained(Body(body)).toOpaque()
-    var thread = pthread_t()
-    let status = pthread_create(&thread, nil, { context in
-        Unmanaged<Body>.fromOpaque(context!).takeRetainedValue().run()
-        return nil
-    }, context)
-    guard status == 0 else {
-        Unmanaged<Body>.fromOpaque(context).release()
-        return false
-    }
-    pthread_detach(thread)
-    return true
 }
