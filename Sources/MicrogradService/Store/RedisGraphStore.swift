@@ -87,28 +87,38 @@ public final class RedisGraphStore: GraphStore {
         guard Self.isEvaluationID(id) else { return completion(.notStored(.unavailable(reason: "not an evaluation id"))) }
         let value = GraphCodec.encode(graph)
         guard value.count <= maxValueBytes else { return completion(.notStored(.tooLarge)) }
-        var id = id
-        let (write, recent) = id.withUTF8 { id in
+        var key = id
+        let write = key.withUTF8 { id in
             value.withUnsafeBytes { value in
                 Self.evaluationKeyPrefix.withUnsafeBytes { prefix in
                     expirySeconds.withUnsafeBytes { seconds in
                         var write = RedisCommands()
                         write.append(.init("SET"), .init(prefix, UnsafeRawBufferPointer(id)), .init(value), .init("EX"),
                                      .init(seconds))
-                        guard remembersMostRecent else { return (write, RedisCommands?.none) }
-                        var recent = RedisCommands()
-                        Self.recentKey.withUnsafeBytes { key in
-                            recent.append(.init("SET"), .init(key), .init(UnsafeRawBufferPointer(id)), .init("EX"),
-                                          .init(seconds))
-                        }
-                        return (write, recent)
+                        return write
                     }
                 }
             }
         }
+        var recent: (@Sendable () -> RedisCommands)?
+        if remembersMostRecent {
+            let expirySeconds = expirySeconds, recentKey = Self.recentKey
+            recent = { @Sendable in
+                var id = id, recent = RedisCommands()
+                id.withUTF8 { id in
+                    recentKey.withUnsafeBytes { key in
+                        expirySeconds.withUnsafeBytes { seconds in
+                            recent.append(.init("SET"), .init(key), .init(UnsafeRawBufferPointer(id)), .init("EX"),
+                                          .init(seconds))
+                        }
+                    }
+                }
+                return recent
+            }
+        }
         // Group commit: concurrent evaluations' writes go to Redis in one round trip, and only the last of them moves
         // `recent` (Benchmarks/redis-store/RESULTS.md). The outcome is known only once Redis answered.
-        client.submit(write, lastWins: recent) { result in
+        client.submit(write, lastWinsBuiltBy: recent) { result in
             switch result {
             case .success(let replies):
                 for reply in replies {
