@@ -137,6 +137,17 @@ public final class RedisClient: Sendable {
         _ commands: RedisCommands, lastWins: RedisCommands? = nil,
         completion: @escaping @Sendable (Result<[RedisValue], RedisError>) -> Void
     ) {
+        var build: (@Sendable () -> RedisCommands)?
+        if let lastWins { build = { lastWins } }
+        submit(commands, lastWinsBuiltBy: build, completion: completion)
+    }
+
+    /// ``submit(_:lastWins:completion:)`` with the `lastWins` commands built by the writer thread, and only for the
+    /// last caller of a round trip: the others' are never sent, so never made (~1,500 instructions an evaluation).
+    public func submit(
+        _ commands: RedisCommands, lastWinsBuiltBy lastWins: (@Sendable () -> RedisCommands)?,
+        completion: @escaping @Sendable (Result<[RedisValue], RedisError>) -> Void
+    ) {
         if let refusal = refusal() {
             completion(.failure(refusal))
             return
@@ -180,7 +191,7 @@ public final class RedisClient: Sendable {
     /// One round trip for `batch`; each submission gets its own replies (and the final `lastWins` ones).
     private func send(_ batch: [Submission]) {
         var parts = batch.map(\.commands)
-        let final = batch.last { $0.lastWins != nil }?.lastWins
+        let final = batch.last { $0.lastWins != nil }?.lastWins?()
         if let final { parts.append(final) }
         let outcome: Result<[RedisValue], RedisError>
         do { outcome = .success(try roundTrip(parts)) } catch { outcome = .failure(error) }
@@ -306,7 +317,7 @@ public final class RedisClient: Sendable {
 /// One caller's commands for the writer thread's next round trip.
 private struct Submission: Sendable {
     let commands: RedisCommands
-    let lastWins: RedisCommands?
+    let lastWins: (@Sendable () -> RedisCommands)?
     let completion: @Sendable (Result<[RedisValue], RedisError>) -> Void
 }
 

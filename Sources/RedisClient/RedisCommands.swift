@@ -26,6 +26,76 @@ public struct RedisCommands: Sendable, Equatable {
         for argument in arguments { self.argument(argument) }
     }
 
+    /// Bytes for ``append(_:)-(Argument...)``: one range, or two written as one argument (a key: namespace and name).
+    /// Valid only while the memory it points to is (inside the caller's `withUnsafeBytes`).
+    public struct Argument {
+        let head: UnsafeRawBufferPointer
+        let tail: UnsafeRawBufferPointer
+
+        public init(_ head: UnsafeRawBufferPointer, _ tail: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0)) {
+            self.head = head
+            self.tail = tail
+        }
+
+        public init(_ text: StaticString) {
+            self.init(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+        }
+
+        var count: Int { head.count + tail.count }
+    }
+
+    /// A whole command in one pass: measured first, then written straight into a buffer of exactly its size. Each
+    /// byte appended to the array on its own cost about 4,500 instructions for the two SETs of an evaluation.
+    public mutating func append(_ arguments: Argument...) {
+        precondition(missing == 0 && !arguments.isEmpty, "a command needs its arguments before the next one begins")
+        var size = 3 + Self.digits(arguments.count)
+        for argument in arguments { size += 5 + Self.digits(argument.count) + argument.count }
+        let command = [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
+            var at = buffer.baseAddress!
+            Self.put(header: UInt8(ascii: "*"), arguments.count, at: &at)
+            for argument in arguments {
+                Self.put(header: UInt8(ascii: "$"), argument.count, at: &at)
+                Self.put(argument.head, at: &at)
+                Self.put(argument.tail, at: &at)
+                at[0] = 13
+                at[1] = 10
+                at += 2
+            }
+            initialized = at - buffer.baseAddress!
+            precondition(initialized == size)
+        }
+        if bytes.isEmpty { bytes = command } else { bytes.append(contentsOf: command) }
+        count += 1
+    }
+
+    /// `*3\r\n` or `$42\r\n`.
+    @inline(__always)
+    private static func put(header: UInt8, _ value: Int, at: inout UnsafeMutablePointer<UInt8>) {
+        at[0] = header
+        let n = digits(value)
+        var rest = value
+        for k in stride(from: n, to: 0, by: -1) {
+            at[k] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: rest % 10)
+            rest /= 10
+        }
+        at[n + 1] = 13
+        at[n + 2] = 10
+        at += n + 3
+    }
+
+    @inline(__always)
+    private static func put(_ bytes: UnsafeRawBufferPointer, at: inout UnsafeMutablePointer<UInt8>) {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return }
+        UnsafeMutableRawPointer(at).copyMemory(from: base, byteCount: bytes.count)
+        at += bytes.count
+    }
+
+    private static func digits(_ value: Int) -> Int {
+        var digits = 1, rest = value
+        while rest >= 10 { rest /= 10; digits += 1 }
+        return digits
+    }
+
     /// Starts a command of `arguments` arguments; exactly that many `argument` calls must follow.
     public mutating func begin(arguments: Int) {
         precondition(missing == 0 && arguments > 0, "a command needs its arguments before the next one begins")

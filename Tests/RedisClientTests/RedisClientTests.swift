@@ -140,6 +140,49 @@ import Testing
         #expect(ttl > 1_234_567_000)
     }
 
+    /// A command written in one pass is byte for byte the one built argument by argument (empty, two-part, binary and
+    /// 10-digit arguments), after other commands too, and Redis reads it.
+    @Test func onePassCommandsMatchArgumentByArgument() throws {
+        let value = (0..<300).map { UInt8(truncatingIfNeeded: $0) } + [13, 10]
+        let prefix = Array("ns:".utf8), name = Array("k\u{e9}y".utf8), seconds = Array("1234567890".utf8)
+        var expected = RedisCommands()
+        expected.append([Array("PING".utf8)])
+        expected.begin(arguments: 6)
+        expected.argument("SET")
+        expected.argument(prefix + name)
+        expected.argument(value)
+        expected.argument("EX")
+        expected.argument(1234567890)
+        expected.argument([])
+        var built = RedisCommands()
+        built.append([Array("PING".utf8)])
+        prefix.withUnsafeBytes { prefix in
+            name.withUnsafeBytes { name in
+                value.withUnsafeBytes { value in
+                    seconds.withUnsafeBytes { seconds in
+                        built.append(.init("SET"), .init(prefix, name), .init(value), .init("EX"), .init(seconds), .init(""))
+                    }
+                }
+            }
+        }
+        #expect(built == expected)
+        #expect(built.isComplete && built.count == 2)
+        var set = RedisCommands()
+        set.append(.init("SET"), .init("k"), .init("v"))
+        #expect(set.bytes == Array("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n".utf8))
+        let redis = try RedisServer()
+        let client = RedisClient(configuration: redis.configuration())
+        defer { client.close() }
+        var sent = RedisCommands()
+        prefix.withUnsafeBytes { prefix in
+            name.withUnsafeBytes { name in
+                value.withUnsafeBytes { value in sent.append(.init("SET"), .init(prefix, name), .init(value)) }
+            }
+        }
+        #expect(try client.pipeline(sent) == [.status("OK")])
+        #expect(try client.command([Array("GET".utf8), prefix + name]) == .bulk(value))
+    }
+
     /// `lastWins` commands: each round trip sends exactly one, the last caller's, and every caller gets its reply.
     @Test func lastWinsCommandsAreSentOncePerRoundTrip() throws {
         let redis = try RedisServer()

@@ -25,6 +25,8 @@ public final class RedisGraphStore: GraphStore {
     public let remembersMostRecent: Bool
     /// The largest encoded graph written (`--store-bytes`); Redis's own cap on a value is 512 MB.
     public let maxValueBytes: Int
+    /// `ttl` in whole seconds (at least 1), as the `EX` argument of every evaluation's SETs.
+    private let expirySeconds: [UInt8]
     private let statistics: RedisStatistics
     private let logger: Logger
 
@@ -59,6 +61,7 @@ public final class RedisGraphStore: GraphStore {
             }
         }
         self.ttl = ttl
+        self.expirySeconds = Array(String(max(1, ttl.components.seconds)).utf8)
         self.remembersMostRecent = remembersMostRecent
         self.maxValueBytes = maxValueBytes
     }
@@ -84,28 +87,38 @@ public final class RedisGraphStore: GraphStore {
         guard Self.isEvaluationID(id) else { return completion(.notStored(.unavailable(reason: "not an evaluation id"))) }
         let value = GraphCodec.encode(graph)
         guard value.count <= maxValueBytes else { return completion(.notStored(.tooLarge)) }
-        let seconds = Int(max(1, ttl.components.seconds))
-        var write = RedisCommands(capacity: value.count + 96)
-        write.begin(arguments: 5)
-        write.argument("SET")
-        write.argument(Self.evaluationKeyPrefix, id)
-        write.argument(value)
-        write.argument("EX")
-        write.argument(seconds)
-        var recent: RedisCommands?
+        var key = id
+        let write = key.withUTF8 { id in
+            value.withUnsafeBytes { value in
+                Self.evaluationKeyPrefix.withUnsafeBytes { prefix in
+                    expirySeconds.withUnsafeBytes { seconds in
+                        var write = RedisCommands()
+                        write.append(.init("SET"), .init(prefix, UnsafeRawBufferPointer(id)), .init(value), .init("EX"),
+                                     .init(seconds))
+                        return write
+                    }
+                }
+            }
+        }
+        var recent: (@Sendable () -> RedisCommands)?
         if remembersMostRecent {
-            var command = RedisCommands(capacity: 96)
-            command.begin(arguments: 5)
-            command.argument("SET")
-            command.argument(Self.recentKey)
-            command.argument(utf8: id)
-            command.argument("EX")
-            command.argument(seconds)
-            recent = command
+            let expirySeconds = expirySeconds, recentKey = Self.recentKey
+            recent = { @Sendable in
+                var id = id, recent = RedisCommands()
+                id.withUTF8 { id in
+                    recentKey.withUnsafeBytes { key in
+                        expirySeconds.withUnsafeBytes { seconds in
+                            recent.append(.init("SET"), .init(key), .init(UnsafeRawBufferPointer(id)), .init("EX"),
+                                          .init(seconds))
+                        }
+                    }
+                }
+                return recent
+            }
         }
         // Group commit: concurrent evaluations' writes go to Redis in one round trip, and only the last of them moves
         // `recent` (Benchmarks/redis-store/RESULTS.md). The outcome is known only once Redis answered.
-        client.submit(write, lastWins: recent) { result in
+        client.submit(write, lastWinsBuiltBy: recent) { result in
             switch result {
             case .success(let replies):
                 for reply in replies {
