@@ -37,19 +37,34 @@ public enum OpVocabulary {
 
     /// The op that the bytes of a request's `op` name (a wire name or a symbol); nil for an unknown name.
     static func named(_ bytes: UnsafeBufferPointer<UInt8>) -> Named? {
-        for entry in table where entry.bytes.count == bytes.count && entry.bytes.elementsEqual(bytes) {
-            return entry.named
+        // Names of up to 8 bytes (all of today's) are compared as one word: the generic `elementsEqual` of an
+        // array with a buffer was ~80 instructions a candidate, ~400 a request of two ops.
+        if let word = word(bytes) {
+            for entry in table where entry.count == bytes.count && entry.word == word { return entry.named }
+            return nil
         }
+        for entry in table where entry.count == bytes.count && entry.bytes.elementsEqual(bytes) { return entry.named }
         return nil
     }
 
+    /// Up to 8 bytes in one word (nil for a longer name); with the length, equal words mean equal names.
+    private static func word(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64? {
+        guard bytes.count <= 8 else { return nil }
+        var word: UInt64 = 0
+        for (i, byte) in bytes.enumerated() { word |= UInt64(byte) << (8 * UInt64(i)) }
+        return word
+    }
+
     /// Names and symbols with what they mean, from `Op.allCases`; compared by length first.
-    private static let table: [(bytes: [UInt8], named: Named)] = Op.allCases.filter { $0 != .leaf }.flatMap { op in
+    private static let table: [(bytes: [UInt8], count: Int, word: UInt64?, named: Named)] = Op.allCases.filter { $0 != .leaf }.flatMap { op in
         let named: Named = op == .pow || op == .powConst ? .pow : op == .sub ? .minus : .op(op)
         // "-" alone is ambiguous (neg or sub): sub's symbol says minus; neg is only spelled by name.
-        var spellings = [(Array(op.name.utf8), op == .sub ? Named.op(.sub) : named)]
-        if isOperatorSymbol(op.symbol) { spellings.append((Array(op.symbol.utf8), named)) }
-        return spellings
+        var spellings = [(op.name, op == .sub ? Named.op(.sub) : named)]
+        if isOperatorSymbol(op.symbol) { spellings.append((op.symbol, named)) }
+        return spellings.map { spelling, named in
+            let bytes = Array(spelling.utf8)
+            return (bytes, bytes.count, bytes.withUnsafeBufferPointer(word), named)
+        }
     }
 
     /// The expression language's infix operators (every other op is a function there).

@@ -38,7 +38,7 @@ struct EvaluateRoute: Sendable {
             return .problem(error)
         }
         metrics.recordGraph(nodes: graph.spec.count)
-        return Self.storeAndAnswer(graph, store: store, format: format, pipeline: pipeline, logger: logger)
+        return Self.storeAndAnswer(consume graph, store: store, format: format, pipeline: pipeline, logger: logger)
     }
 
     /// Keeps an evaluated graph and answers it: POST /evaluate and a single POST /graphs/{gid}/evaluate alike.
@@ -48,20 +48,22 @@ struct EvaluateRoute: Sendable {
     /// the answer deferred: the worker thread serves other connections meanwhile.
     /// `skeleton`: see ``EvaluationPipeline/represent(_:id:as:skeleton:)``.
     static func storeAndAnswer(
-        _ graph: EvaluatedGraph, store: any GraphStore, format: GraphFormat, pipeline: EvaluationPipeline, logger: Logger,
-        skeleton: JSONSkeleton? = nil
+        _ graph: consuming EvaluatedGraph, store: any GraphStore, format: GraphFormat, pipeline: EvaluationPipeline,
+        logger: Logger, skeleton: JSONSkeleton? = nil
     ) -> HTTPResponse {
         let id = store.newEvaluationID()
         guard store.writesLater else {
-            return answer(graph, id: id, write: store.putEvaluation(graph, id: id), format: format, pipeline: pipeline,
-                          logger: logger, skeleton: skeleton)
+            // Moved into the store: a copy was a retain of each of the graph's arrays, and a release once answered.
+            return store.putEvaluation(consuming: graph, id: id) { graph, write in
+                answer(graph, id: id, write: write, format: format, pipeline: pipeline, logger: logger, skeleton: skeleton)
+            }
         }
         let pending = PendingAnswer(
             graph: graph, id: id, format: format, pipeline: pipeline, logger: logger, skeleton: skeleton)
         let later = DeferredResponse(timeout: storeWriteTimeout) {
             pending.answer(.notStored(.unavailable(reason: "the store did not answer in time")))
         }
-        store.putEvaluation(graph, id: id) { write in
+        store.putEvaluation(pending.graph, id: id) { write in
             later.complete { pending.answer(write) }  // built on the worker thread that sends it
         }
         return .deferred(later)

@@ -22,6 +22,13 @@ public protocol GraphStore: Sendable {
     /// thread when ``writesLater``, else before it returns.
     func putEvaluation(_ graph: EvaluatedGraph, id: String, completion: @escaping @Sendable (StoreWrite) -> Void)
 
+    /// ``putEvaluation(_:id:)`` for a store that does not write later, taking the graph instead of copying it:
+    /// `answer` is called once, before this returns, with the graph and the write's outcome (the store may keep
+    /// the graph only after `answer` returned; nothing reads it before the answer is sent anyway).
+    func putEvaluation<Answer>(
+        consuming graph: consuming EvaluatedGraph, id: String, answer: (borrowing EvaluatedGraph, StoreWrite) -> Answer
+    ) -> Answer
+
     /// The evaluated graph stored under `id`.
     func evaluation(id: String) -> StoreRead<StoredEvaluation>
 
@@ -49,6 +56,13 @@ extension GraphStore {
 
     public func putEvaluation(_ graph: EvaluatedGraph, id: String, completion: @escaping @Sendable (StoreWrite) -> Void) {
         completion(putEvaluation(graph, id: id))
+    }
+
+    public func putEvaluation<Answer>(
+        consuming graph: consuming EvaluatedGraph, id: String, answer: (borrowing EvaluatedGraph, StoreWrite) -> Answer
+    ) -> Answer {
+        let write = putEvaluation(graph, id: id)
+        return answer(graph, write)
     }
 }
 

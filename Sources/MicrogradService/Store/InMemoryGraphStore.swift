@@ -132,15 +132,24 @@ public final class InMemoryGraphStore: GraphStore {
     public func newEvaluationID() -> String { EvaluationID.random() }
 
     public func putEvaluation(_ graph: EvaluatedGraph, id: String) -> StoreWrite {
+        putEvaluation(consuming: graph, id: id) { _, write in write }
+    }
+
+    public func putEvaluation<Answer>(
+        consuming graph: consuming EvaluatedGraph, id: String, answer: (borrowing EvaluatedGraph, StoreWrite) -> Answer
+    ) -> Answer {
         let bytes = graph.estimatedBytes
-        guard bytes <= limits.maxBytes, limits.maxGraphs > 0 else { return .notStored(.tooLarge) }
+        guard bytes <= limits.maxBytes, limits.maxGraphs > 0 else { return answer(graph, .notStored(.tooLarge)) }
+        let answered = answer(graph, .stored)
+        // Moved in through an Optional: a closure cannot consume what it captures.
+        var incoming: EvaluatedGraph? = consume graph
         // What leaves the store is freed after unlocking: freeing a graph (a dozen arrays) inside the lock made
         // every other worker's store access wait for it.
         let id = Key(id)
         let removed = state.withLock { state -> Removed in
             var removed = Removed()
-            let use = state.noteUse(id)
-            if let old = state.entries.updateValue(Entry(graph: graph, bytes: bytes, lastUse: use), forKey: id) {
+            let entry = Entry(graph: incoming.take()!, bytes: bytes, lastUse: state.noteUse(id))
+            if let old = state.entries.updateValue(consume entry, forKey: id) {
                 state.totalBytes -= old.bytes
                 removed.add(old)
             }
@@ -155,7 +164,7 @@ public final class InMemoryGraphStore: GraphStore {
             return removed
         }
         _ = removed  // freed here, unlocked
-        return .stored
+        return answered
     }
 
     public func evaluation(id: String) -> StoreRead<StoredEvaluation> {
