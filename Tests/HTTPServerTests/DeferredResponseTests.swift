@@ -43,18 +43,6 @@ import Testing
         }
     }
 
-    private func answerInBackground(port: Int, _ target: String) -> (Shared<Result<RawResponse, any Error>?>, DispatchSemaphore) {
-        let result = Shared<Result<RawResponse, any Error>?>(nil)
-        let done = DispatchSemaphore(value: 0)
-        Thread {
-            result.withLock { result in
-                result = Result { try TestConnection(port: port, timeoutSeconds: 30).request("GET", target) }
-            }
-            done.signal()
-        }.start()
-        return (result, done)
-    }
-
     @Test func anAnswerCompletedFromAnotherThreadIsSentAndTheWorkerIsFreeMeanwhile() throws {
         let pending = Pending()
         // One worker: were it blocked until the answer, the second connection could not be served.
@@ -149,11 +137,11 @@ import Testing
         try server.start()
         let port = server.port
         // One answered within the grace period, two still waiting when it ends (one with its own timeout answer).
-        let (answeredResult, answeredDone) = answerInBackground(port: port, "/later")
+        let (answeredResult, answeredDone) = requestInBackground(port: port, "/later", timeoutSeconds: 30)
         let answeredLater = try #require(pending.next())
-        let (plainResult, plainDone) = answerInBackground(port: port, "/later")
+        let (plainResult, plainDone) = requestInBackground(port: port, "/later", timeoutSeconds: 30)
         let plainLater = try #require(pending.next())
-        let (fallbackResult, fallbackDone) = answerInBackground(port: port, "/later?fallback")
+        let (fallbackResult, fallbackDone) = requestInBackground(port: port, "/later?fallback", timeoutSeconds: 30)
         let fallbackLater = try #require(pending.next())
 
         let stopped = DispatchSemaphore(value: 0)

@@ -19,21 +19,6 @@ import Testing
         return (server, gate)
     }
 
-    /// Sends GET `path` on a new connection from another thread; the semaphore is signalled with the result in.
-    private func requestInBackground(
-        port: Int, _ path: String
-    ) -> (Shared<Result<RawResponse, any Error>?>, DispatchSemaphore) {
-        let result = Shared<Result<RawResponse, any Error>?>(nil)
-        let done = DispatchSemaphore(value: 0)
-        Thread {
-            result.withLock { result in
-                result = Result { try TestConnection(port: port, timeoutSeconds: 60).request("GET", path) }
-            }
-            done.signal()
-        }.start()
-        return (result, done)
-    }
-
     @Test func shutdownFinishesInFlightAndClosesIdleConnections() throws {
         let (server, gate) = try gatedServer(threads: 2)
         let port = server.port

@@ -1,4 +1,5 @@
 import Foundation
+import Micrograd
 import Testing
 
 @testable import MicrogradGraph
@@ -27,17 +28,10 @@ struct NumberFormatTests {
     }
 
     @Test func randomDoublesMatchDescription() {
-        var state: UInt64 = 0x5EED
-        func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
+        var random = SplitMix64(seed: 0x5EED)
         var mismatches = 0
         for k in 0..<200_000 {
-            let bits = next()
+            let bits = random.next()
             let d: Double
             switch k % 4 {
             case 0: d = Double(bitPattern: bits)                                            // any double
@@ -108,13 +102,9 @@ struct ShortestDecimalTests {
 
     @Test func randomBitPatternsMatchDescription() {
         let cases = Int(ProcessInfo.processInfo.environment["MICROGRAD_NUMBER_CASES"] ?? "") ?? 500_000
-        var state: UInt64 = 0xD1CE_5EED
+        var random = SplitMix64(seed: 0xD1CE_5EED)
         let values = (0..<cases).lazy.map { k -> Double in
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            z ^= z >> 31
+            let z = random.next()
             switch k % 4 {
             case 0, 1: return Double(bitPattern: z)                                      // any double
             case 2: return Double(bitPattern: z >> 12) * 1e300                           // subnormals, scaled

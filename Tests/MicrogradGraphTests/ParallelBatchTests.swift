@@ -15,16 +15,9 @@ struct ParallelBatchTests {
 
     /// Values of every kind the answer holds: short and long fractions, integers, tiny and huge, -0, non-finite.
     static func values(_ n: Int, seed: UInt64) -> [Double] {
-        var state = seed
-        func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
+        var random = SplitMix64(seed: seed)
         return (0..<n).map { k in
-            let bits = next()
+            let bits = random.next()
             switch k % 7 {
             case 0: return Double(bitPattern: bits)  // any double (NaN and infinities included)
             case 1: return Double(Int32(truncatingIfNeeded: bits))
