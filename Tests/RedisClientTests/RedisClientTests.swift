@@ -93,22 +93,12 @@ import Testing
         let redis = try RedisServer()
         let client = RedisClient(configuration: redis.configuration())
         defer { client.close() }
-        let failures = Atomic(0)
-        let group = DispatchGroup()
-        for thread in 0..<8 {
-            group.enter()
-            Thread.detachNewThread {
-                defer { group.leave() }
-                for index in 0..<200 {
-                    let key = "t\(thread)-\(index)"
-                    let ok = (try? client.pipeline([["SET", key, key], ["GET", key]].map { $0.map { Array($0.utf8) } }))
-                        == [.status("OK"), .bulk(Array(key.utf8))]
-                    if !ok { failures.add(1, ordering: .relaxed) }
-                }
-            }
+        let failures = failuresAcrossThreads(8, 200) { thread, index in
+            let key = "t\(thread)-\(index)"
+            return (try? client.pipeline([["SET", key, key], ["GET", key]].map { $0.map { Array($0.utf8) } }))
+                == [.status("OK"), .bulk(Array(key.utf8))]
         }
-        #expect(group.wait(timeout: .now() + 60) == .success)
-        #expect(failures.load(ordering: .relaxed) == 0)
+        #expect(failures == 0)
         #expect(try client.command("DBSIZE") == .integer(1600))
     }
 
@@ -201,22 +191,13 @@ import Testing
             #expect(try client.sharedPipeline(own, lastWins: last) == [.status("OK"), .integer(Int64(index + 1)), .status("OK")])
             #expect(try client.command("GET", "latest") == .bulk(Array("one\(index)".utf8)))
         }
-        let failures = Atomic(0)
-        let group = DispatchGroup()
-        for thread in 0..<8 {
-            group.enter()
-            Thread.detachNewThread {
-                defer { group.leave() }
-                for index in 0..<100 {
-                    let (own, last) = set("t\(thread)-\(index)", latest: "t\(thread)-\(index)")
-                    let replies = try? client.sharedPipeline(own, lastWins: thread % 3 == 0 ? nil : last)
-                    let expected = thread % 3 == 0 ? 1 : 3
-                    if replies?.count != expected || replies?.first != .status("OK") { failures.add(1, ordering: .relaxed) }
-                }
-            }
+        let failures = failuresAcrossThreads(8, 100) { thread, index in
+            let (own, last) = set("t\(thread)-\(index)", latest: "t\(thread)-\(index)")
+            let replies = try? client.sharedPipeline(own, lastWins: thread % 3 == 0 ? nil : last)
+            let expected = thread % 3 == 0 ? 1 : 3
+            return replies?.count == expected && replies?.first == .status("OK")
         }
-        #expect(group.wait(timeout: .now() + 60) == .success)
-        #expect(failures.load(ordering: .relaxed) == 0)
+        #expect(failures == 0)
         // A round trip carried one INCR when any of its callers passed `lastWins`: never more, so at most one per trip.
         guard case .bulk(let counter) = try client.command("GET", "sent"), let sent = Int64(String(decoding: counter, as: UTF8.self))
         else { Issue.record("no counter"); return }
@@ -233,45 +214,28 @@ import Testing
         let redis = try RedisServer()
         let client = RedisClient(configuration: redis.configuration())
         defer { client.close() }
-        let failures = Atomic(0), roundTrips = Atomic(0)
+        let roundTrips = Atomic(0)
         let counting = RedisClient(configuration: redis.configuration()) { event in
             if case .roundTrip = event { roundTrips.add(1, ordering: .relaxed) }
         }
         defer { counting.close() }
-        let group = DispatchGroup()
-        for thread in 0..<8 {
-            group.enter()
-            Thread.detachNewThread {
-                defer { group.leave() }
-                for index in 0..<200 {
-                    let key = "s\(thread)-\(index)", commands = thread % 2 == 0
-                        ? [["SET", key, key], ["GET", key]] : [["SET", key, key], ["STRLEN", key], ["GET", key]]
-                    let expected: [RedisValue] = thread % 2 == 0
-                        ? [.status("OK"), .bulk(Array(key.utf8))]
-                        : [.status("OK"), .integer(Int64(key.utf8.count)), .bulk(Array(key.utf8))]
-                    let replies = try? counting.sharedPipeline(commands.map { $0.map { Array($0.utf8) } })
-                    if replies != expected { failures.add(1, ordering: .relaxed) }
-                }
-            }
+        let failures = failuresAcrossThreads(8, 200) { thread, index in
+            let key = "s\(thread)-\(index)", commands = thread % 2 == 0
+                ? [["SET", key, key], ["GET", key]] : [["SET", key, key], ["STRLEN", key], ["GET", key]]
+            let expected: [RedisValue] = thread % 2 == 0
+                ? [.status("OK"), .bulk(Array(key.utf8))]
+                : [.status("OK"), .integer(Int64(key.utf8.count)), .bulk(Array(key.utf8))]
+            return (try? counting.sharedPipeline(commands.map { $0.map { Array($0.utf8) } })) == expected
         }
-        #expect(group.wait(timeout: .now() + 60) == .success)
-        #expect(failures.load(ordering: .relaxed) == 0)
+        #expect(failures == 0)
         #expect(try client.command("DBSIZE") == .integer(1600))
         #expect(roundTrips.load(ordering: .relaxed) <= 1600)
 
         redis.stop()
-        let errors = Atomic(0)
-        for _ in 0..<8 {
-            group.enter()
-            Thread.detachNewThread {
-                defer { group.leave() }
-                for _ in 0..<20 {
-                    if (try? counting.sharedPipeline([[Array("PING".utf8)]])) == nil { errors.add(1, ordering: .relaxed) }
-                }
-            }
+        let errors = failuresAcrossThreads(8, 20, within: 30) { _, _ in
+            (try? counting.sharedPipeline([[Array("PING".utf8)]])) != nil
         }
-        #expect(group.wait(timeout: .now() + 30) == .success, "a queued caller was left waiting")
-        #expect(errors.load(ordering: .relaxed) == 160)
+        #expect(errors == 160, "every queued caller fails (nil: one was left waiting)")
     }
 
     /// `submit` does not wait: many submissions from one thread share round trips on the writer thread, each
@@ -417,4 +381,22 @@ import Testing
         #expect(error?.kind == .connection)
         #expect(client.state == .unavailable)
     }
+}
+
+/// Runs `check(thread, index)` for every index below `iterations` on each of `threads` threads at once: how many
+/// checks failed, or nil when the threads did not all finish within `seconds`.
+private func failuresAcrossThreads(
+    _ threads: Int, _ iterations: Int, within seconds: Double = 60, _ check: @escaping @Sendable (Int, Int) -> Bool
+) -> Int? {
+    let failures = Atomic(0)
+    let group = DispatchGroup()
+    for thread in 0..<threads {
+        group.enter()
+        Thread.detachNewThread {
+            defer { group.leave() }
+            for index in 0..<iterations where !check(thread, index) { failures.add(1, ordering: .relaxed) }
+        }
+    }
+    guard group.wait(timeout: .now() + seconds) == .success else { return nil }
+    return failures.load(ordering: .relaxed)
 }
