@@ -209,21 +209,29 @@ public final class RedisServer {
         throw RedisServerError("redis-server not found: run scripts/install-deps (Debian package redis-server)")
     }
 
+    /// A free loopback port below the kernel's ephemeral range (32768-60999 by default): a port from that range (what
+    /// binding port 0 hands out) can be taken, between a kill and a restart on the same port, by any outgoing
+    /// connection's local end, and redis-server then cannot bind it.
     private static func freePort() throws -> Int {
+        for _ in 0..<200 {
+            let candidate = Int.random(in: 20_000..<32_768)
+            if canBind(candidate) { return candidate }
+        }
+        throw RedisServerError("cannot find a free port in 20000-32767")
+    }
+
+    private static func canBind(_ port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw RedisServerError("socket failed") }
+        guard fd >= 0 else { return false }
         defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
+        address.sin_port = UInt16(port).bigEndian
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
             }
         }
-        guard bound else { throw RedisServerError("cannot find a free port") }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }
