@@ -1,4 +1,5 @@
 import CMicroHTTPD
+import Synchronization
 import Threads
 
 #if canImport(Glibc)
@@ -29,7 +30,8 @@ public final class DeferredResponse: Sendable {
         var notify: (@Sendable () -> Void)?
         var observe: (@Sendable (HTTPResponse) -> Void)?
     }
-    private let state = Locked(State())
+    /// Inline (not `Locked`, an object and a mutex of their own): one is made per deferred answer.
+    private let state = Mutex(State())
 
     /// - Parameters:
     ///   - timeout: how long the answer may take; then `timeoutResponse` answers instead.
@@ -155,7 +157,7 @@ final class Suspensions: Sendable {
             /// Retired by the stop: nothing may call MHD for this connection any more.
             var retired = false
         }
-        private let state = Locked(State())
+        private let state = Mutex(State())  // inline, as DeferredResponse's
 
         init(connection: OpaquePointer, deferred: DeferredResponse, deadline: UInt64) {
             self.connection = connection

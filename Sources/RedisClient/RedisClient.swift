@@ -148,17 +148,23 @@ public final class RedisClient: Sendable {
         _ commands: RedisCommands, lastWinsBuiltBy lastWins: (@Sendable () -> RedisCommands)?,
         completion: @escaping @Sendable (Result<[RedisValue], RedisError>) -> Void
     ) {
+        submit(ClosureSubmission(commands: commands, build: lastWins, completion: completion))
+    }
+
+    /// ``submit(_:lastWins:completion:)`` for a write that is one object: its commands, its `lastWins` commands and
+    /// its completion (``RedisSubmission``).
+    public func submit(_ submission: some RedisSubmission) {
         if let refusal = refusal() {
-            completion(.failure(refusal))
+            submission.finished(.failure(refusal))
             return
         }
-        switch writes.append(Submission(commands: commands, lastWins: lastWins, completion: completion)) {
+        switch writes.append(submission) {
         case .queued: break
         case .wakeWriter: writes.wake()
         case .startWriter:
             if !startWriter() {
                 for submission in writes.takeAll() {
-                    submission.completion(.failure(RedisError(.connection, "cannot start the Redis writer thread")))
+                    submission.finished(.failure(RedisError(.connection, "cannot start the Redis writer thread")))
                 }
             }
         }
@@ -173,14 +179,14 @@ public final class RedisClient: Sendable {
                     guard let client = self, !client.breaker.withLock({ $0.closed }) else {
                         writes.stopped()
                         for submission in writes.takeAll() {
-                            submission.completion(.failure(RedisError(.circuitOpen, "client closed")))
+                            submission.finished(.failure(RedisError(.circuitOpen, "client closed")))
                         }
                         return
                     }
                     continue
                 }
                 guard let client = self else {
-                    for submission in batch { submission.completion(.failure(RedisError(.circuitOpen, "client closed"))) }
+                    for submission in batch { submission.finished(.failure(RedisError(.circuitOpen, "client closed"))) }
                     continue
                 }
                 client.send(batch)
@@ -188,27 +194,24 @@ public final class RedisClient: Sendable {
         }
     }
 
-    /// One round trip for `batch`; each submission gets its own replies (and the final `lastWins` ones).
-    private func send(_ batch: [Submission]) {
-        var parts = batch.map(\.commands)
-        let final = batch.last { $0.lastWins != nil }?.lastWins?()
+    /// One round trip for `batch`; each submission gets its own replies (and the final `lastWins` ones), as a view of
+    /// the round trip's replies: no array per submission.
+    private func send(_ batch: [any RedisSubmission]) {
+        var parts: [RedisCommands] = []
+        parts.reserveCapacity(batch.count + 1)
+        for submission in batch { parts.append(submission.commands) }
+        let final = batch.last { $0.hasLastWins }?.lastWins()
         if let final { parts.append(final) }
         let outcome: Result<[RedisValue], RedisError>
         do { outcome = .success(try roundTrip(parts)) } catch { outcome = .failure(error) }
         var offset = 0
         let finalCount = final?.count ?? 0
-        for submission in batch {
-            let count = submission.commands.count
-            let first = offset
-            submission.completion(outcome.map { replies in
-                let last = submission.lastWins == nil ? 0 : finalCount
-                var own: [RedisValue] = []
-                own.reserveCapacity(count + last)
-                own.append(contentsOf: replies[first..<first + count])
-                own.append(contentsOf: replies[(replies.count - last)...])
-                return own
+        for (submission, part) in zip(batch, parts) {
+            let own = offset..<offset + part.count
+            submission.finished(outcome.map { replies in
+                RedisReplies(replies, own: own, final: submission.hasLastWins ? replies.count - finalCount..<replies.count : 0..<0)
             })
-            offset += count
+            offset += part.count
         }
     }
 
@@ -314,11 +317,56 @@ public final class RedisClient: Sendable {
     }
 }
 
-/// One caller's commands for the writer thread's next round trip.
-private struct Submission: Sendable {
+/// A write for ``RedisClient/submit(_:)-(some RedisSubmission)``: its commands and what to do with their replies, in one
+/// object. A closure for each (the `lastWins` builder, the completion and the caller's own completion around it)
+/// cost an allocation each, made on an HTTP worker and freed on the writer thread (Benchmarks/redis-store/RESULTS.md).
+public protocol RedisSubmission: AnyObject, Sendable {
+    /// Sent in the writer thread's next round trip.
+    var commands: RedisCommands { get }
+    /// Whether this write has `lastWins` commands (see ``RedisClient/submit(_:lastWins:completion:)``).
+    var hasLastWins: Bool { get }
+    /// Made by the writer thread, only for the last submission of a round trip that has them.
+    func lastWins() -> RedisCommands
+    /// Called once, on the writer thread, with this write's replies (its own, then the `lastWins` ones if it has
+    /// them), or at once on the submitting thread when the breaker is open.
+    func finished(_ outcome: Result<RedisReplies, RedisError>)
+}
+
+/// One submission's replies, in order: a view of its round trip's replies.
+public struct RedisReplies: RandomAccessCollection, Sendable {
+    private let all: [RedisValue]
+    private let own: Range<Int>
+    private let final: Range<Int>
+
+    init(_ all: [RedisValue], own: Range<Int>, final: Range<Int>) {
+        self.all = all
+        self.own = own
+        self.final = final
+    }
+
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { own.count + final.count }
+    public subscript(index: Int) -> RedisValue {
+        index < own.count ? all[own.lowerBound + index] : all[final.lowerBound + index - own.count]
+    }
+}
+
+/// A submission made of closures (``RedisClient/submit(_:lastWinsBuiltBy:completion:)``).
+private final class ClosureSubmission: RedisSubmission {
     let commands: RedisCommands
-    let lastWins: (@Sendable () -> RedisCommands)?
+    let build: (@Sendable () -> RedisCommands)?
     let completion: @Sendable (Result<[RedisValue], RedisError>) -> Void
+
+    init(commands: RedisCommands, build: (@Sendable () -> RedisCommands)?,
+         completion: @escaping @Sendable (Result<[RedisValue], RedisError>) -> Void) {
+        self.commands = commands
+        self.build = build
+        self.completion = completion
+    }
+
+    var hasLastWins: Bool { build != nil }
+    func lastWins() -> RedisCommands { build?() ?? RedisCommands() }
+    func finished(_ outcome: Result<RedisReplies, RedisError>) { completion(outcome.map { Array($0) }) }
 }
 
 /// The submissions waiting for the writer thread. The writer is woken (a semaphore) only when it sleeps: under
@@ -327,14 +375,14 @@ private final class WriteQueue: Sendable {
     enum Appended { case queued, wakeWriter, startWriter }
 
     private struct State {
-        var waiting: [Submission] = []
+        var waiting: [any RedisSubmission] = []
         var writerRunning = false
         var writerSleeping = false
     }
     private let state = Mutex(State())
     private let wakeup = DispatchSemaphore(value: 0)
 
-    func append(_ submission: Submission) -> Appended {
+    func append(_ submission: any RedisSubmission) -> Appended {
         state.withLock { state in
             state.waiting.append(submission)
             if !state.writerRunning {
@@ -352,7 +400,7 @@ private final class WriteQueue: Sendable {
     func wake() { wakeup.signal() }
 
     /// Everything queued, waiting up to `nanoseconds` for something; nil when nothing came.
-    func next(waitingAtMost nanoseconds: UInt64) -> [Submission]? {
+    func next(waitingAtMost nanoseconds: UInt64) -> [any RedisSubmission]? {
         if let batch = takeOrSleep() { return batch }
         _ = wakeup.wait(timeout: .now() + .nanoseconds(Int(nanoseconds)))
         return state.withLock { state in
@@ -363,7 +411,7 @@ private final class WriteQueue: Sendable {
         }
     }
 
-    private func takeOrSleep() -> [Submission]? {
+    private func takeOrSleep() -> [any RedisSubmission]? {
         state.withLock { state in
             if state.waiting.isEmpty {
                 state.writerSleeping = true
@@ -374,7 +422,7 @@ private final class WriteQueue: Sendable {
         }
     }
 
-    func takeAll() -> [Submission] {
+    func takeAll() -> [any RedisSubmission] {
         state.withLock { state in
             defer { state.waiting.removeAll() }
             return state.waiting

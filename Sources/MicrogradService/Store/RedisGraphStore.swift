@@ -100,29 +100,48 @@ public final class RedisGraphStore: GraphStore {
                 }
             }
         }
-        var recent: (@Sendable () -> RedisCommands)?
-        if remembersMostRecent {
-            let expirySeconds = expirySeconds, recentKey = Self.recentKey
-            recent = { @Sendable in
-                var id = id, recent = RedisCommands()
-                id.withUTF8 { id in
-                    recentKey.withUnsafeBytes { key in
-                        expirySeconds.withUnsafeBytes { seconds in
-                            recent.append(.init("SET"), .init(key), .init(UnsafeRawBufferPointer(id)), .init("EX"),
-                                          .init(seconds))
-                        }
-                    }
-                }
-                return recent
-            }
-        }
         // Group commit: concurrent evaluations' writes go to Redis in one round trip, and only the last of them moves
         // `recent` (Benchmarks/redis-store/RESULTS.md). The outcome is known only once Redis answered.
-        client.submit(write, lastWinsBuiltBy: recent) { result in
-            switch result {
+        client.submit(EvaluationWrite(
+            commands: write, id: id, remembersMostRecent: remembersMostRecent, expirySeconds: expirySeconds,
+            completion: completion))
+    }
+
+    /// One evaluation's write: its `SET`, the `recent` one (built only if it is its round trip's last), and its
+    /// completion, in one object (RedisSubmission).
+    private final class EvaluationWrite: RedisSubmission {
+        let commands: RedisCommands
+        let id: String
+        let hasLastWins: Bool
+        let expirySeconds: [UInt8]
+        let completion: @Sendable (StoreWrite) -> Void
+
+        init(commands: RedisCommands, id: String, remembersMostRecent: Bool, expirySeconds: [UInt8],
+             completion: @escaping @Sendable (StoreWrite) -> Void) {
+            self.commands = commands
+            self.id = id
+            self.hasLastWins = remembersMostRecent
+            self.expirySeconds = expirySeconds
+            self.completion = completion
+        }
+
+        func lastWins() -> RedisCommands {
+            var id = id, recent = RedisCommands()
+            id.withUTF8 { id in
+                RedisGraphStore.recentKey.withUnsafeBytes { key in
+                    expirySeconds.withUnsafeBytes { seconds in
+                        recent.append(.init("SET"), .init(key), .init(UnsafeRawBufferPointer(id)), .init("EX"), .init(seconds))
+                    }
+                }
+            }
+            return recent
+        }
+
+        func finished(_ outcome: Result<RedisReplies, RedisError>) {
+            switch outcome {
             case .success(let replies):
                 for reply in replies {
-                    if let refusal = Self.refusal(reply) { return completion(.notStored(refusal)) }
+                    if let refusal = RedisGraphStore.refusal(reply) { return completion(.notStored(refusal)) }
                 }
                 completion(.stored)
             case .failure(let error):
