@@ -86,7 +86,7 @@ struct AccessLogLines: AccessLogSink {
     }
 
     func writeAccessLine(_ line: UnsafeRawBufferPointer) {
-        BufferedStandardOutput.shared.append(reserve: 25 + middle.count + line.count, flush: false) { buffer in
+        BufferedStandardOutput.shared.appendToLane(reserve: 25 + middle.count + line.count) { buffer in
             buffer.appendTimestamp()
             middle.withUnsafeBytes { buffer.append($0) }
             buffer.append(line)
@@ -96,7 +96,7 @@ struct AccessLogLines: AccessLogSink {
 }
 
 /// `strftime("%Y-%m-%dT%H:%M:%S%z")` of local time, as StreamLogHandler writes it, computed once a second:
-/// localtime_r + strftime were ~1,900 instructions a line. Lives in the output buffer, under its lock.
+/// localtime_r + strftime were ~1,900 instructions a line. Lives in each output buffer, under its lock.
 struct LogTimestamp {
     fileprivate var second: time_t = -1
     /// 24 bytes ("2026-11-27T03:06:05+0000"), inline: no allocation.

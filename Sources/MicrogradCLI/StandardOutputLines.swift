@@ -7,13 +7,17 @@ import Glibc
 import Darwin
 #endif
 
-/// Standard output through one buffer, like nginx's `access_log ... buffer=64k flush=250ms`: lines are appended
+/// Standard output through buffers, like nginx's `access_log ... buffer=64k flush=250ms`: lines are appended
 /// under a lock and written when the buffer is full, when a line asks for it (warnings, errors, lines with
 /// metadata), at most `flushInterval` after they were appended, and at exit (`atexit`, so a SIGTERM stop, which
 /// returns from `main`, and error exits both flush). A `write(2)` per access-log line was ~10% of a small
 /// request's CPU. Only a crash or SIGKILL can lose lines: those of the last `flushInterval`.
 ///
-/// The lock is held while writing, so the output keeps the order lines were appended in.
+/// Lines of one buffer keep the order they were appended in. The access log goes to per-thread buffers (`lanes`):
+/// one shared buffer was a lock, a count and a line of text written by every worker thread per request, memory
+/// the two cores passed back and forth. So the access lines of one thread (hence of one connection) keep their
+/// order; against other threads' and the other log lines, order holds only up to a flush (lanes are written
+/// first). Every `write(2)` holds `writing` and carries whole lines only, so lines never interleave.
 final class BufferedStandardOutput: Sendable {
     static let shared = BufferedStandardOutput()
 
@@ -67,6 +71,20 @@ final class BufferedStandardOutput: Sendable {
 
     private let buffer = Mutex(Buffer())
 
+    /// Access-log buffers, one per worker thread (by `currentThreadIndex()`, modulo their count: threads beyond
+    /// it share, still whole lines under the lane's lock). Their memory is touched only when used.
+    private static let laneCount = 32
+    private let lanes: [Lane] = (0..<BufferedStandardOutput.laneCount).map { _ in Lane() }
+
+    /// A lane's own allocation, padded past its neighbours' cache lines: its lock and count are written by one
+    /// thread (and the flusher every `flushInterval`).
+    private final class Lane: Sendable {
+        let buffer = Mutex(Buffer())
+        private let padding: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+                              UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    }
+
     private init() {
         // The flusher inherits the creating thread's signal mask; `serve` blocks SIGTERM/SIGINT before logging.
         _ = startDetachedThread {
@@ -88,10 +106,28 @@ final class BufferedStandardOutput: Sendable {
         }
     }
 
-    /// Writes out whatever is buffered.
+    /// Appends an access-log line to the calling thread's lane, writing the lane out first if `reserve` more
+    /// bytes might not fit.
+    func appendToLane(reserve: Int, _ build: (inout Buffer) -> Void) {
+        lanes.withUnsafeBufferPointer { lanes in
+            // Borrowed: a retain would write the lane's reference count, shared with the flusher.
+            Unmanaged.passUnretained(lanes[currentThreadIndex() % lanes.count])._withUnsafeGuaranteedRef { lane in
+                lane.buffer.withLock { buffer in
+                    if buffer.count + reserve > Self.capacity { buffer.writeOut() }
+                    build(&buffer)
+                }
+            }
+        }
+    }
+
+    /// Writes out whatever is buffered: the lanes, then the shared buffer.
     func flush() {
+        for lane in lanes { lane.buffer.withLock { $0.writeOut() } }
         buffer.withLock { $0.writeOut() }
     }
+
+    /// Held around every `write(2)`: buffers written from different threads never interleave within a write.
+    fileprivate static let writing = Mutex(())
 }
 
 /// A `TextOutputStream` for `StreamLogHandler` (the path for lines with metadata): each line is written at once,
@@ -105,8 +141,12 @@ struct StandardOutputLines: TextOutputStream, Sendable {
     }
 }
 
-/// Writes all of `bytes` to standard output, retrying on EINTR and partial writes.
+/// Writes all of `bytes` to standard output, retrying on EINTR and partial writes; one writer at a time.
 private func writeAll(_ bytes: UnsafeRawBufferPointer) {
+    BufferedStandardOutput.writing.withLock { _ in writeAllUnlocked(bytes) }
+}
+
+private func writeAllUnlocked(_ bytes: UnsafeRawBufferPointer) {
     guard var p = bytes.baseAddress else { return }
     var left = bytes.count
     while left > 0 {
