@@ -71,7 +71,8 @@ private func handleAccess(
         query: connectionValues(connection, kind: .GET_ARGUMENT_KIND),
         headerFields: headerFields,
         body: body,
-        requestID: context.requestID)
+        requestID: context.requestID,
+        startNanoseconds: context.startNanoseconds)
     var response = core.handler(request)
     if let later = response.deferred {
         if !later.isCompleted, let suspension = core.suspensions.suspend(connection, until: later) {
