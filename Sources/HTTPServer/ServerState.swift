@@ -8,7 +8,7 @@ import Darwin
 #endif
 
 /// Counters shared by libmicrohttpd's worker threads and the thread that stops the server:
-/// requests begun (their sequence numbers make cheap request ids) and ended (begun - ended = in flight, to know
+/// requests begun (their per-slot numbers make cheap request ids) and ended (begun - ended = in flight, to know
 /// when draining is done), and the draining flag. Each thread counts in its own slot (one cache line), so a request
 /// writes no memory another worker writes; the sums are taken only to answer `requestsInFlight` and while draining.
 /// One shared pair of atomics was two contended read-modify-writes per request on a line both workers wrote.
@@ -40,12 +40,12 @@ final class ServerState: @unchecked Sendable {
         mutex.deallocate()
     }
 
-    /// Counts a request as in flight and returns its sequence number, unique in this server: the k-th request of
-    /// slot s is (k - 1) * slotCount + s + 1 (1, 2, ... when one thread serves everything).
-    func requestBegan() -> UInt64 {
+    /// Counts a request as in flight; returns the calling thread's slot and the request's number in that slot
+    /// (1, 2, ...): the pair is unique in this server and the number stays as short as the thread's own count.
+    func requestBegan() -> (slot: UInt32, count: UInt64) {
         let slot = currentThreadIndex() % Self.slotCount
         let count = counters[slot * Self.slotStride].wrappingAdd(1, ordering: .sequentiallyConsistent).newValue
-        return (count &- 1) &* UInt64(Self.slotCount) &+ UInt64(slot) &+ 1
+        return (UInt32(truncatingIfNeeded: slot), count)
     }
 
     func requestEnded() {
