@@ -71,7 +71,8 @@ private func handleAccess(
         query: connectionValues(connection, kind: .GET_ARGUMENT_KIND),
         headerFields: headerFields,
         body: body,
-        requestID: context.requestID)
+        requestID: context.requestID,
+        startNanoseconds: context.startNanoseconds)
     var response = core.handler(request)
     if let later = response.deferred {
         if !later.isCompleted, let suspension = core.suspensions.suspend(connection, until: later) {
@@ -84,7 +85,7 @@ private func handleAccess(
 }
 
 /// The handler's response, or a 500 when its status cannot be a final answer (1xx, or beyond 599: not HTTP).
-private func validated(_ response: HTTPResponse, _ core: ServerCore) -> HTTPResponse {
+private func validated(_ response: consuming HTTPResponse, _ core: ServerCore) -> HTTPResponse {
     if (200...599).contains(response.status) { return response }
     return core.errorResponder(500, "the handler answered with invalid status \(response.status)")
 }
@@ -96,7 +97,7 @@ private func beginRequest(
     method: UnsafePointer<CChar>?,
     conCls: UnsafeMutablePointer<UnsafeMutableRawPointer?>
 ) -> MHD_Result {
-    let sequence = core.state.requestBegan()
+    let (slot, sequence) = core.state.requestBegan()
     if core.state.isDraining { core.state.requestBeganWhileDraining(onConnection: mhd_shim_connection_fd(connection)) }
     let context = RequestContext(
         startNanoseconds: monotonicNanoseconds(),
@@ -121,7 +122,7 @@ private func beginRequest(
             scan.fields = UnsafeMutableBufferPointer(start: nil, count: 0)
         }
     }
-    context.requestID = core.requestID(clientValue: scan.requestID, sequence: sequence)
+    context.requestID = core.requestID(clientValue: scan.requestID, slot: slot, sequence: sequence)
 
     guard let lengthText = scan.contentLength else { return MHD_Result.YES }
     if scan.contentLengthConflict {

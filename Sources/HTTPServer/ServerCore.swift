@@ -11,7 +11,8 @@ final class ServerCore: Sendable {
     let state = ServerState()
     /// Connections waiting for a deferred answer (DeferredResponse.swift).
     let suspensions: Suspensions
-    /// Random per process, so ids from different runs or replicas do not collide; a counter makes them unique within one.
+    /// Random per process, so ids from different runs or replicas do not collide; plus the thread's counter slot
+    /// (ServerState) and its count, they are unique within one.
     let requestIDPrefix: UInt32
     /// Our `logger` copy is immutable, so whether it logs `.info` is fixed; checking a Bool per request is cheaper
     /// than asking the log handler (which copies the handler existential).
@@ -49,13 +50,13 @@ final class ServerCore: Sendable {
     deinit { admission.deallocate() }
 
     /// The client's id when it is printable ASCII without spaces and at most 128 bytes, else a fresh one.
-    func requestID(clientValue: String?, sequence: UInt64) -> String {
+    func requestID(clientValue: String?, slot: UInt32, sequence: UInt64) -> String {
         if let value = clientValue, !value.isEmpty, value.utf8.count <= 128,
             value.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
         {
             return value
         }
-        return generatedRequestID(prefix: requestIDPrefix, sequence: sequence)
+        return generatedRequestID(prefix: requestIDPrefix &+ slot, sequence: sequence)
     }
 
     func logAccess(_ context: RequestContext, termination: MHD_RequestTerminationCode) {

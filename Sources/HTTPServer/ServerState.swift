@@ -1,4 +1,5 @@
 import Synchronization
+import Threads
 
 #if canImport(Glibc)
 import Glibc
@@ -7,43 +8,64 @@ import Darwin
 #endif
 
 /// Counters shared by libmicrohttpd's worker threads and the thread that stops the server:
-/// requests begun (their sequence numbers make cheap request ids) and ended (begun - ended = in flight, to know
-/// when draining is done), and the draining flag. One atomic add when a request begins and one when it ends: a
-/// mutex here was two lock/unlock pairs per request shared by every worker thread.
+/// requests begun (their per-slot numbers make cheap request ids) and ended (begun - ended = in flight, to know
+/// when draining is done), and the draining flag. Each thread counts in its own slot (one cache line), so a request
+/// writes no memory another worker writes; the sums are taken only to answer `requestsInFlight` and while draining.
+/// One shared pair of atomics was two contended read-modify-writes per request on a line both workers wrote.
 final class ServerState: @unchecked Sendable {
-    private let begun = Atomic<UInt64>(0)
-    private let ended = Atomic<UInt64>(0)
+    /// Per-thread slots, each `slotStride` counters (128 bytes, a cache-line pair) apart: [begun, ended, unused...].
+    private static let slotCount = 32
+    private static let slotStride = 16
+    private let counters: UnsafeMutablePointer<Atomic<UInt64>>
     private let draining = Atomic<Bool>(false)
     /// Only for `waitUntilIdle` to sleep on; requests take it only once draining has begun.
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let idle = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
 
     init() {
+        let count = Self.slotCount * Self.slotStride
+        counters = UnsafeMutableRawPointer.allocate(byteCount: count * 8, alignment: 128)
+            .bindMemory(to: Atomic<UInt64>.self, capacity: count)
+        for index in 0..<count { (counters + index).initialize(to: Atomic(0)) }
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(idle, nil)
     }
 
     deinit {
+        counters.deinitialize(count: Self.slotCount * Self.slotStride)
+        counters.deallocate()
         pthread_cond_destroy(idle)
         pthread_mutex_destroy(mutex)
         idle.deallocate()
         mutex.deallocate()
     }
 
-    /// Counts a request as in flight and returns its sequence number (1, 2, ...).
-    func requestBegan() -> UInt64 {
-        begun.wrappingAdd(1, ordering: .sequentiallyConsistent).newValue
+    /// Counts a request as in flight; returns the calling thread's slot and the request's number in that slot
+    /// (1, 2, ...): the pair is unique in this server and the number stays as short as the thread's own count.
+    func requestBegan() -> (slot: UInt32, count: UInt64) {
+        let slot = currentThreadIndex() % Self.slotCount
+        let count = counters[slot * Self.slotStride].wrappingAdd(1, ordering: .sequentiallyConsistent).newValue
+        return (UInt32(truncatingIfNeeded: slot), count)
     }
 
     func requestEnded() {
-        let endedNow = ended.wrappingAdd(1, ordering: .sequentiallyConsistent).newValue
+        let slot = currentThreadIndex() % Self.slotCount
+        counters[slot * Self.slotStride + 1].wrappingAdd(1, ordering: .sequentiallyConsistent)
         // Sequentially consistent on both sides: either this sees `draining`, or the waiter (which sets it before
-        // checking) sees this request ended.
-        if draining.load(ordering: .sequentiallyConsistent) && endedNow == begun.load(ordering: .sequentiallyConsistent) {
+        // checking) sees this request ended. A request may end on another thread than it began: only sums count.
+        if draining.load(ordering: .sequentiallyConsistent) && requestsInFlight == 0 {
             pthread_mutex_lock(mutex)
             pthread_cond_broadcast(idle)
             pthread_mutex_unlock(mutex)
         }
+    }
+
+    private func sum(_ offset: Int) -> UInt64 {
+        var total: UInt64 = 0
+        for slot in 0..<Self.slotCount {
+            total &+= counters[slot * Self.slotStride + offset].load(ordering: .sequentiallyConsistent)
+        }
+        return total
     }
 
     /// Connections taken from the listening socket's backlog at shutdown (by descriptor) whose first request has
@@ -61,8 +83,8 @@ final class ServerState: @unchecked Sendable {
     }
 
     var requestsInFlight: Int {
-        let endedSoFar = ended.load(ordering: .sequentiallyConsistent)  // first: begun never trails ended
-        return Int(truncatingIfNeeded: begun.load(ordering: .sequentiallyConsistent) &- endedSoFar)
+        let endedSoFar = sum(1)  // first: begun, read after, never trails ended
+        return Int(truncatingIfNeeded: sum(0) &- endedSoFar)
     }
 
     func beginDraining() {

@@ -86,22 +86,34 @@ struct AccessLogLines: AccessLogSink {
     }
 
     func writeAccessLine(_ line: UnsafeRawBufferPointer) {
-        BufferedStandardOutput.shared.append(reserve: 25 + middle.count + line.count, flush: false) { buffer in
-            buffer.appendTimestamp()
-            middle.withUnsafeBytes { buffer.append($0) }
-            buffer.append(line)
-            buffer.append(UInt8(ascii: "\n"))
+        BufferedStandardOutput.shared.appendToLane(reserve: 25 + middle.count + line.count) { out, stamp in
+            var count = stamp.write(to: out)
+            middle.withUnsafeBytes { count += copy($0, to: out + count) }
+            count += copy(line, to: out + count)
+            out[count] = UInt8(ascii: "\n")
+            return count + 1
         }
     }
 }
 
 /// `strftime("%Y-%m-%dT%H:%M:%S%z")` of local time, as StreamLogHandler writes it, computed once a second:
-/// localtime_r + strftime were ~1,900 instructions a line. Lives in the output buffer, under its lock.
+/// localtime_r + strftime were ~1,900 instructions a line. Lives in each output buffer, under its lock.
 struct LogTimestamp {
     fileprivate var second: time_t = -1
     /// 24 bytes ("2026-11-27T03:06:05+0000"), inline: no allocation.
     fileprivate var text: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
     fileprivate var count = 0
+
+    /// Writes the current second's text (at most 24 bytes) at `out`; returns its length.
+    mutating func write(to out: UnsafeMutablePointer<UInt8>) -> Int {
+        update()
+        if count == 0 {
+            let unknown: StaticString = "<unknown>"
+            return copy(UnsafeRawBufferPointer(start: unknown.utf8Start, count: unknown.utf8CodeUnitCount), to: out)
+        }
+        let count = count
+        return withUnsafeBytes(of: text) { copy(UnsafeRawBufferPointer(rebasing: $0[..<count]), to: out) }
+    }
 
     fileprivate mutating func update() {
         let now = time(nil)
@@ -126,4 +138,12 @@ extension BufferedStandardOutput.Buffer {
             withUnsafeBytes(of: stamp.text) { append(UnsafeRawBufferPointer(rebasing: $0[..<stamp.count])) }
         }
     }
+}
+
+/// Copies `bytes` to `out` (room reserved by the caller); returns the count.
+@inline(__always)
+private func copy(_ bytes: UnsafeRawBufferPointer, to out: UnsafeMutablePointer<UInt8>) -> Int {
+    guard let source = bytes.baseAddress, bytes.count > 0 else { return 0 }
+    out.update(from: source.assumingMemoryBound(to: UInt8.self), count: bytes.count)
+    return bytes.count
 }
