@@ -64,6 +64,14 @@ import Testing
             #expect(empty.status == 204)
             #expect(empty.header("Content-Type") == nil)
         }
+        // Header names from the handler are matched case-insensitively: no second Content-Type, no stale length.
+        try withServer(handler: { _ in
+            HTTPResponse(status: 200, headers: [("content-type", "text/csv"), ("CONTENT-LENGTH", "999")], body: [7])
+        }) { server in
+            let response = try TestConnection(port: server.port).request("GET", "/x")
+            #expect(response.headers(named: "Content-Type") == ["text/csv"])
+            #expect(response.headers(named: "Content-Length") == ["1"])
+        }
     }
 
     @Test func postBodyRoundTrip() throws {
