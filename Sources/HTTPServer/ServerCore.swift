@@ -107,44 +107,49 @@ final class ServerCore: Sendable {
     }
 }
 
-/// Appends text and decimals to a buffer the caller sized.
+/// Appends text and decimals to a buffer the caller sized. Raw pointer writes: the checked buffer subscripts and
+/// `initialize(fromContentsOf:)` were ~300 instructions a line.
 private struct LineWriter {
-    let buffer: UnsafeMutableBufferPointer<UInt8>
+    let base: UnsafeMutablePointer<UInt8>
     var count = 0
+
+    init(buffer: UnsafeMutableBufferPointer<UInt8>) { base = buffer.baseAddress! }
 
     mutating func append(_ text: String) {
         // Native and small strings are contiguous: one copy. A byte loop cost ~10 instructions a byte.
         let copied: Int? = text.utf8.withContiguousStorageIfAvailable { bytes in
-            UnsafeMutableBufferPointer(rebasing: buffer[count...]).initialize(fromContentsOf: bytes)
+            if let from = bytes.baseAddress { (base + count).update(from: from, count: bytes.count) }
+            return bytes.count
         }
         if let copied {
             count += copied
             return
         }
         for byte in text.utf8 {
-            buffer[count] = byte
+            base[count] = byte
             count += 1
         }
     }
 
     mutating func appendLiteral(_ literal: StaticString) {
-        let bytes = UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount)
-        _ = UnsafeMutableBufferPointer(rebasing: buffer[count...]).initialize(fromContentsOf: bytes)
-        count += bytes.count
+        (base + count).update(from: literal.utf8Start, count: literal.utf8CodeUnitCount)
+        count += literal.utf8CodeUnitCount
     }
 
     mutating func append(_ value: UInt64) {
         var digits = 1
-        var rest = value / 10
-        while rest > 0 {
+        var rest = value
+        while rest >= 10 {
             digits += 1
             rest /= 10
         }
         var v = value
-        for index in stride(from: count + digits - 1, through: count, by: -1) {
-            buffer[index] = UInt8(truncatingIfNeeded: v % 10) + UInt8(ascii: "0")
+        var at = base + count + digits
+        repeat {
+            at -= 1
+            at.pointee = UInt8(truncatingIfNeeded: v % 10) &+ UInt8(ascii: "0")
             v /= 10
-        }
+        } while v > 0
         count += digits
     }
 }

@@ -191,18 +191,21 @@ import Testing
 
     @Test func accessLogHasOneLinePerRequest() throws {
         let capture = LogCapture()
+        var bodyBytes = -1
         try withServer(capture: capture, handler: describingHandler) { server in
             let connection = try TestConnection(port: server.port)
             let response = try connection.request("POST", "/logged?x=1", headers: [("X-Request-Id", "log-me")], body: [1, 2])
             #expect(response.status == 200)
+            bodyBytes = response.body.count
             _ = try connection.request("GET", "/second")
         }
         let lines = capture.lines.filter { $0.contains("request_id=") }
         #expect(lines.count == 2)
         let line = try #require(lines.first { $0.contains("log-me") })
-        #expect(line.hasPrefix("info POST /logged 200 bytes="))
-        #expect(line.contains("duration_us="))
-        #expect(line.hasSuffix("request_id=log-me"))
+        // The whole line, digits included (the writer puts each number's digits in place itself).
+        let shape = try Regex(#"info POST /logged 200 bytes=(\d+) duration_us=(0|[1-9]\d*) request_id=log-me"#)
+        let match = try #require(line.wholeMatch(of: shape))
+        #expect(match.output[1].substring.map(String.init) == String(bodyBytes))
     }
 
     @Test func portInUseIsAClearError() throws {
