@@ -198,9 +198,13 @@ import Testing
             #expect(response.status == 200)
             bodyBytes = response.body.count
             _ = try connection.request("GET", "/second")
+            _ = try connection.request("HEAD", "/head", headers: [("X-Request-Id", "head-id")])
         }
         let lines = capture.lines.filter { $0.contains("request_id=") }
-        #expect(lines.count == 2)
+        #expect(lines.count == 3)
+        // A HEAD answer sends no body bytes, whatever its handler's body.
+        let head = try #require(lines.first { $0.contains("head-id") })
+        #expect(head.wholeMatch(of: /info HEAD \/head 200 bytes=0 duration_us=\d+ request_id=head-id/) != nil, "\(head)")
         let line = try #require(lines.first { $0.contains("log-me") })
         // The whole line, digits included (the writer puts each number's digits in place itself).
         let shape = try Regex(#"info POST /logged 200 bytes=(\d+) duration_us=(0|[1-9]\d*) request_id=log-me"#)
