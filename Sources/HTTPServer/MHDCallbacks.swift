@@ -101,7 +101,7 @@ private func beginRequest(
     if core.state.isDraining { core.state.requestBeganWhileDraining(onConnection: mhd_shim_connection_fd(connection)) }
     let context = RequestContext(
         startNanoseconds: monotonicNanoseconds(),
-        sequence: sequence,
+        slot: slot,
         method: method.map(methodName) ?? "",
         path: url.map { String(cString: $0) } ?? "")
     conCls.pointee = Unmanaged.passRetained(context).toOpaque()  // released in mhdRequestCompleted
@@ -339,7 +339,7 @@ func mhdRequestCompleted(
         // Closed after it was resumed, before its answer was queued (the client left while it waited).
         if let suspension = context.suspension { core.suspensions.finished(suspension) }
         core.logAccess(context, termination: termination)
-        core.state.requestEnded()
+        core.state.requestEnded(slot: context.slot)
     }
 }
 

@@ -158,7 +158,8 @@ private struct LineWriter {
 /// A connection is served by one pool thread at a time, so this is never touched concurrently.
 final class RequestContext {
     let startNanoseconds: UInt64
-    let sequence: UInt64
+    /// The request's counter slot (ServerState), where it is counted out again.
+    let slot: UInt32
     let method: String
     let path: String
     var body: [UInt8] = []
@@ -178,9 +179,9 @@ final class RequestContext {
     /// Set while the connection is suspended for a deferred answer.
     var suspension: Suspensions.Entry?
 
-    init(startNanoseconds: UInt64, sequence: UInt64, method: String, path: String) {
+    init(startNanoseconds: UInt64, slot: UInt32, method: String, path: String) {
         self.startNanoseconds = startNanoseconds
-        self.sequence = sequence
+        self.slot = slot
         self.method = method
         self.path = path
     }
