@@ -35,7 +35,11 @@ static inline size_t
 mhd_shim_unescape_keeping_nul(void *cls, struct MHD_Connection *connection, char *s)
 {
     (void) cls; (void) connection;
-    char *read = s, *write = s;
+    // Most paths have no escape: find the first '%' with libc's vectorised scan (a byte loop was ~11 instructions
+    // a byte) and decode only from there.
+    size_t plain = strcspn(s, "%");
+    if (s[plain] == '\0') return plain;
+    char *read = s + plain, *write = s + plain;
     while (*read != '\0') {
         int high, low;
         if (read[0] == '%' && read[1] != '\0' && read[2] != '\0'

@@ -64,6 +64,14 @@ import Testing
             #expect(empty.status == 204)
             #expect(empty.header("Content-Type") == nil)
         }
+        // Header names from the handler are matched case-insensitively: no second Content-Type, no stale length.
+        try withServer(handler: { _ in
+            HTTPResponse(status: 200, headers: [("content-type", "text/csv"), ("CONTENT-LENGTH", "999")], body: [7])
+        }) { server in
+            let response = try TestConnection(port: server.port).request("GET", "/x")
+            #expect(response.headers(named: "Content-Type") == ["text/csv"])
+            #expect(response.headers(named: "Content-Length") == ["1"])
+        }
     }
 
     @Test func postBodyRoundTrip() throws {
@@ -183,18 +191,25 @@ import Testing
 
     @Test func accessLogHasOneLinePerRequest() throws {
         let capture = LogCapture()
+        var bodyBytes = -1
         try withServer(capture: capture, handler: describingHandler) { server in
             let connection = try TestConnection(port: server.port)
             let response = try connection.request("POST", "/logged?x=1", headers: [("X-Request-Id", "log-me")], body: [1, 2])
             #expect(response.status == 200)
+            bodyBytes = response.body.count
             _ = try connection.request("GET", "/second")
+            _ = try connection.request("HEAD", "/head", headers: [("X-Request-Id", "head-id")])
         }
         let lines = capture.lines.filter { $0.contains("request_id=") }
-        #expect(lines.count == 2)
+        #expect(lines.count == 3)
+        // A HEAD answer sends no body bytes, whatever its handler's body.
+        let head = try #require(lines.first { $0.contains("head-id") })
+        #expect(head.wholeMatch(of: /info HEAD \/head 200 bytes=0 duration_us=\d+ request_id=head-id/) != nil, "\(head)")
         let line = try #require(lines.first { $0.contains("log-me") })
-        #expect(line.hasPrefix("info POST /logged 200 bytes="))
-        #expect(line.contains("duration_us="))
-        #expect(line.hasSuffix("request_id=log-me"))
+        // The whole line, digits included (the writer puts each number's digits in place itself).
+        let shape = try Regex(#"info POST /logged 200 bytes=(\d+) duration_us=(0|[1-9]\d*) request_id=log-me"#)
+        let match = try #require(line.wholeMatch(of: shape))
+        #expect(match.output[1].substring.map(String.init) == String(bodyBytes))
     }
 
     @Test func portInUseIsAClearError() throws {
