@@ -97,7 +97,8 @@ struct AccessLogLines: AccessLogSink {
 }
 
 /// `strftime("%Y-%m-%dT%H:%M:%S%z")` of local time, as StreamLogHandler writes it, computed once a second:
-/// localtime_r + strftime were ~1,900 instructions a line. Lives in each output buffer, under its lock.
+/// localtime_r + strftime were ~1,900 instructions a line. One lives in the shared output buffer (under its lock)
+/// and one in each access-log lane (its thread's only).
 struct LogTimestamp {
     fileprivate var second: time_t = -1
     /// 24 bytes ("2026-11-27T03:06:05+0000"), inline: no allocation.
@@ -106,13 +107,18 @@ struct LogTimestamp {
 
     /// Writes the current second's text (at most 24 bytes) at `out`; returns its length.
     mutating func write(to out: UnsafeMutablePointer<UInt8>) -> Int {
+        withCurrentText { copy($0, to: out) }
+    }
+
+    /// The current second's text, or `<unknown>` when the clock cannot be formatted.
+    mutating func withCurrentText<Result>(_ body: (UnsafeRawBufferPointer) -> Result) -> Result {
         update()
         if count == 0 {
             let unknown: StaticString = "<unknown>"
-            return copy(UnsafeRawBufferPointer(start: unknown.utf8Start, count: unknown.utf8CodeUnitCount), to: out)
+            return body(UnsafeRawBufferPointer(start: unknown.utf8Start, count: unknown.utf8CodeUnitCount))
         }
         let count = count
-        return withUnsafeBytes(of: text) { copy(UnsafeRawBufferPointer(rebasing: $0[..<count]), to: out) }
+        return withUnsafeBytes(of: text) { body(UnsafeRawBufferPointer(rebasing: $0[..<count])) }
     }
 
     fileprivate mutating func update() {
@@ -130,13 +136,9 @@ struct LogTimestamp {
 
 extension BufferedStandardOutput.Buffer {
     mutating func appendTimestamp() {
-        stamp.update()
-        let stamp = stamp
-        if stamp.count == 0 {
-            append("<unknown>")
-        } else {
-            withUnsafeBytes(of: stamp.text) { append(UnsafeRawBufferPointer(rebasing: $0[..<stamp.count])) }
-        }
+        var stamp = stamp
+        stamp.withCurrentText { append($0) }
+        self.stamp = stamp
     }
 }
 
